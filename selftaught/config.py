@@ -1,0 +1,189 @@
+"""Frozen, typed run configuration: plain data with units in the names.
+
+A ``RunConfig`` is stored with each run (``to_dict``) and read back on resume (``from_dict``);
+``from_dict`` rejects unknown keys and wrong types with a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from selftaught.errors import ConfigError
+
+__all__ = [
+    "Budgets",
+    "LMConfig",
+    "RunConfig",
+    "SandboxConfig",
+    "load_toml",
+]
+
+Acceptance = Literal["best", "paper"]
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Per improver run, counted in the broker (the paper's defaults).
+
+    Attributes:
+        lm_calls: LM calls (``prompt`` or ``batch_prompt``) one improver run may make.
+        responses_per_call: samples one LM call may ask for (``max_responses_per_call``).
+        utility_calls: utility calls one improver run may make (n*m+1 in the paper).
+        improver_timeout_s: wall time of one improver run, LM waits included.
+    """
+
+    lm_calls: int = 4
+    responses_per_call: int = 6
+    utility_calls: int = 25
+    improver_timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """How LM calls are made.
+
+    Attributes:
+        spec: backend and model, e.g. ``openai:gpt-4o-mini`` or ``local``.
+        max_tokens: completion tokens per sample.
+        timeout_s: one HTTP request's timeout.
+        max_retries: retries on 429/5xx/timeouts before the call fails.
+        concurrency: LM requests in flight at once.
+    """
+
+    spec: str = "local"
+    max_tokens: int = 1024
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits of every sandboxed process.
+
+    Attributes:
+        memory_mb: address-space limit (numpy needs at least 256).
+        file_size_mb: largest file a sandbox may write.
+        max_processes: processes per sandbox uid (fork-bomb bound).
+        open_files: file descriptors per process.
+        output_limit_kb: stdout/stderr kept per job; the rest is dropped.
+        tmpfs_mb: size of the private /tmp and scratch directory.
+        workers: warm worker processes.
+        strict: refuse to run when the strongest isolation (bubblewrap) is unavailable.
+    """
+
+    memory_mb: int = 1024
+    file_size_mb: int = 16
+    max_processes: int = 64
+    open_files: int = 256
+    output_limit_kb: int = 64
+    tmpfs_mb: int = 64
+    workers: int = 2
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One STOP run.
+
+    Attributes:
+        task: downstream task name (or path to a task file).
+        iterations: self-improvement steps T.
+        repeats: improver runs per meta-utility estimate (fresh budgets each).
+        seed: seeds sampling order and anything random in the broker.
+        accept: ``best`` adopts a candidate only if it beats the incumbent's val meta-utility;
+            ``paper`` adopts it unless it scored 0 or failed (the reference rule).
+        lm, budgets, sandbox: see their classes.
+    """
+
+    task: str = "lpn"
+    iterations: int = 2
+    repeats: int = 3
+    seed: int = 0
+    accept: Acceptance = "best"
+    lm: LMConfig = field(default_factory=LMConfig)
+    budgets: Budgets = field(default_factory=Budgets)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("iterations", "repeats"), allow_zero={"iterations"})
+        _check_positive(self.budgets, ("lm_calls", "responses_per_call", "utility_calls", "improver_timeout_s"))
+        _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency"))
+        _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))
+        if self.accept not in get_args(Acceptance):
+            raise ConfigError(f"accept must be one of {', '.join(get_args(Acceptance))}, not {self.accept!r}")
+        if self.sandbox.memory_mb < 256:
+            raise ConfigError("sandbox memory_mb must be at least 256 (numpy needs it)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain data."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Rebuild a config from ``to_dict`` output or a TOML table; unknown keys are errors."""
+        return _build(cls, data, "config")
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file into plain data (validated later by ``RunConfig.from_dict``)."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _check_positive(obj: object, names: tuple[str, ...], allow_zero: set[str] | None = None) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        floor_ok = value >= 0 if allow_zero and name in allow_zero else value > 0
+        if not floor_ok:
+            raise ConfigError(f"{name} must be {'>= 0' if allow_zero and name in allow_zero else '> 0'}, not {value}")
+
+
+def _build(cls: Any, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table, not {type(data).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{where}.{name}")
+        else:
+            values[name] = _coerce(hint, value, f"{where}.{name}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}")
+        return value
+    choices = get_args(hint)
+    if choices and value in choices:
+        return value
+    raise ConfigError(f"{where} must be one of {', '.join(map(str, choices))}, not {value!r}")

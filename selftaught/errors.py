@@ -1,0 +1,67 @@
+"""The one exception tree of selftaught.
+
+Everything a user can cause is a ``SelftaughtError``; the CLI turns it into one line and a
+non-zero exit code. Third-party errors are translated where they enter (``raise X(...) from exc``).
+
+* SelftaughtError
+  + ConfigError          bad flags, config files or task files
+  + LMError              a language model could not answer
+    - LMUnavailable      the server is unreachable or keeps failing (after retries)
+    - LMRequestError     the request itself is wrong (bad key, unknown model, prompt too long)
+  + BudgetExceeded       a call past an LM, utility or run budget (raised inside improvers too)
+  + SandboxError         the sandbox could not be started or is not strong enough (--strict-sandbox)
+  + TaskError            a task could not be loaded or is malformed
+  + StoreError           the run store is missing, corrupt or from a newer version
+
+Candidate code failing is never an exception here: it is a result (``records.Outcome``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceeded",
+    "ConfigError",
+    "LMError",
+    "LMRequestError",
+    "LMUnavailable",
+    "SandboxError",
+    "SelftaughtError",
+    "StoreError",
+    "TaskError",
+]
+
+
+class SelftaughtError(Exception):
+    """Base of every error a user can cause; its message is shown as one line."""
+
+
+class ConfigError(SelftaughtError):
+    """A flag, config value or file given by the user is invalid."""
+
+
+class LMError(SelftaughtError):
+    """A language model could not give an answer."""
+
+
+class LMUnavailable(LMError):
+    """The LM server is unreachable or kept failing after retries."""
+
+
+class LMRequestError(LMError):
+    """The LM request is wrong in itself: bad key, unknown model, prompt that cannot fit."""
+
+
+class BudgetExceeded(SelftaughtError):
+    """A call went past a budget (LM calls, responses per call, utility calls, run caps)."""
+
+
+class SandboxError(SelftaughtError):
+    """The sandbox could not be started, or is weaker than the user demanded."""
+
+
+class TaskError(SelftaughtError):
+    """A task could not be loaded, or declares something malformed."""
+
+
+class StoreError(SelftaughtError):
+    """The run store cannot be opened, is corrupt, or lacks the requested record."""

@@ -1,0 +1,132 @@
+"""Plain value records passed between the layers.
+
+Every record is frozen and holds only JSON-safe data (str, int, float, bool, None, lists, dicts),
+so it can be stored, sent to a sandbox or compared in a test without special handling.
+Nothing here imports anything from the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "CallResult",
+    "Instance",
+    "Job",
+    "LMRequest",
+    "LMResponse",
+    "Outcome",
+    "RemoteSpec",
+    "Score",
+    "Split",
+]
+
+Split = Literal["train", "val", "test"]
+"""train: what an improver's utility sees; val: what the loop selects on; test: reported only."""
+
+
+# --- language models -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LMRequest:
+    """One request to a language model: a system role, one user message, ``n`` samples."""
+
+    system: str
+    user: str
+    n: int = 1
+    temperature: float = 0.7
+    max_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class LMResponse:
+    """The answer to one ``LMRequest``: exactly ``request.n`` texts, in order."""
+
+    texts: tuple[str, ...]
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+    cost_usd: float = 0.0
+
+
+# --- sandboxed jobs --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """An object the sandboxed code receives whose method calls are answered by the broker.
+
+    ``attributes`` are plain values copied into the sandbox (changing them there changes nothing
+    in the broker); each name in ``methods`` (``"__call__"`` included) becomes a method that sends
+    ``(name, method, args, kwargs)`` to the broker and returns its JSON answer.
+    """
+
+    name: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """Untrusted source to run in a sandbox: define it, then call ``entry`` once per ``calls`` item.
+
+    An argument written ``{"$remote": NAME}`` is replaced by the proxy for ``remotes`` entry NAME.
+    Positions listed in ``array_args`` are turned into numpy arrays in the sandbox.
+    Calls run in order; each may take ``call_timeout_s`` of wall time; the job stops at the first
+    timeout (later calls are not made).
+    """
+
+    source: str
+    entry: str
+    calls: tuple[tuple[Any, ...], ...]
+    call_timeout_s: float
+    array_args: frozenset[int] = frozenset()
+    remotes: tuple[RemoteSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One call of a job's entry function: its returned data, or why there is none."""
+
+    ok: bool
+    value: Any = None
+    error: str = ""
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sandboxed job produced. Candidate failures are data here, never exceptions.
+
+    ``ok`` is False when the job as a whole failed (did not compile, lacked ``entry``, timed
+    out, was killed); ``results`` then holds the calls that finished before that.
+    """
+
+    ok: bool
+    results: tuple[CallResult, ...] = ()
+    reason: str = ""
+    stderr: str = ""
+    elapsed_s: float = 0.0
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One problem instance: ``args`` go to the solution; ``answer`` stays with the scorer."""
+
+    args: tuple[Any, ...]
+    answer: Any = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """A trusted score in [0, 1]; ``reason`` says why the output was rejected, if it was."""
+
+    value: float
+    reason: str = ""
