@@ -31,13 +31,19 @@ Split = Literal["train", "val", "test"]
 
 @dataclass(frozen=True)
 class LMRequest:
-    """One request to a language model: a system role, one user message, ``n`` samples."""
+    """One request to a language model: a system role, one user message, ``n`` samples.
+
+    ``tag`` names the call site deterministically (e.g. ``t1/r0/c2``: iteration, repeat, call);
+    the response cache keys on it with the sample index, so a replayed run gets the very same
+    answers at the same places even when calls run concurrently.
+    """
 
     system: str
     user: str
     n: int = 1
     temperature: float = 0.7
     max_tokens: int = 1024
+    tag: str = ""
 
 
 @dataclass(frozen=True)
