@@ -9,6 +9,7 @@ non-zero exit code. Third-party errors are translated where they enter (``raise 
     - LMUnavailable      the server is unreachable or keeps failing (after retries)
     - LMRequestError     the request itself is wrong (bad key, unknown model, prompt too long)
   + BudgetExceeded       a call past an LM, utility or run budget (raised inside improvers too)
+  + ProxyError           sandboxed code called a proxy wrongly (raised inside the improver)
   + SandboxError         the sandbox could not be started or is not strong enough (--strict-sandbox)
   + TaskError            a task could not be loaded or is malformed
   + StoreError           the run store is missing, corrupt or from a newer version
@@ -24,6 +25,7 @@ __all__ = [
     "LMError",
     "LMRequestError",
     "LMUnavailable",
+    "ProxyError",
     "SandboxError",
     "SelftaughtError",
     "StoreError",
@@ -53,6 +55,10 @@ class LMRequestError(LMError):
 
 class BudgetExceeded(SelftaughtError):
     """A call went past a budget (LM calls, responses per call, utility calls, run caps)."""
+
+
+class ProxyError(SelftaughtError):
+    """Sandboxed code called ``utility`` or ``language_model`` with bad arguments."""
 
 
 class SandboxError(SelftaughtError):

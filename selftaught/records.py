@@ -8,11 +8,13 @@ Nothing here imports anything from the package.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "CallResult",
+    "Recorder",
     "Instance",
+    "Iteration",
     "Job",
     "LMRequest",
     "LMResponse",
@@ -136,3 +138,51 @@ class Score:
 
     value: float
     reason: str = ""
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One step of the STOP loop (t = 0 scores the seed improver).
+
+    ``incumbent_id`` is the improver in force *after* this step's decision; ``val``/``test``
+    are the candidate's meta-utility estimates (None when no candidate came back).
+    """
+
+    t: int
+    candidate_id: int | None
+    incumbent_id: int
+    val: float | None
+    val_se: float | None
+    test: float | None
+    test_se: float | None
+    accepted: bool
+    reason: str = ""
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+class Recorder(Protocol):
+    """Where the broker and the loop write what happened (the run store implements it)."""
+
+    def program(self, kind: str, source: str, parent_id: int | None = None) -> int:
+        """Store a program (``improver`` or ``solution``) once; return its id."""
+        ...
+
+    def evaluation(
+        self, program_id: int, tag: str, task: str, split: str,
+        score: float, instances: int, failed: int, reason: str, elapsed_s: float,
+    ) -> None: ...
+
+    def lm_call(self, request: LMRequest, response: LMResponse) -> None: ...
+
+    def event(self, kind: str, detail: str, program_id: int | None = None) -> None: ...
+
+    def iteration(self, row: Iteration) -> None: ...
+
+    def source(self, program_id: int) -> str:
+        """The source of a stored program."""
+        ...

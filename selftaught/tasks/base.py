@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from selftaught.records import Instance, Score, Split
 
 __all__ = ["Task"]
 
 
+@runtime_checkable
 class Task(Protocol):
     """A problem an improver optimises a solution for.
 

@@ -1,0 +1,7 @@
+"""``python -m selftaught``."""
+
+import sys
+
+from selftaught.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""Composition root of a STOP run: builds the store, sandbox, LM, broker and task, runs the loop.
+
+This is the one place (with the CLI) that reads the environment and files. ``start_run`` makes a
+new run, ``resume_run`` continues a stored one after its last finished step; both leave the run's
+status in the store (finished / failed / stopped) whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selftaught.broker import Broker
+from selftaught.config import RunConfig
+from selftaught.errors import SelftaughtError
+from selftaught.lm.base import LanguageModel
+from selftaught.lm.registry import get_lm
+from selftaught.records import Iteration
+from selftaught.sandbox import ForkServerSandbox
+from selftaught.sandbox.base import Sandbox
+from selftaught.stop import run_loop
+from selftaught.store import RunRecorder, RunStore
+from selftaught.tasks import get_task
+
+__all__ = ["RunSummary", "resume_run", "start_run", "summarize"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished (or stopped) run reports."""
+
+    run_id: str
+    status: str
+    iterations: tuple[Iteration, ...]
+    lm_calls: int
+    completions: int
+    cost_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "iterations": [
+                {"t": row.t, "val": row.val, "val_se": row.val_se, "test": row.test, "test_se": row.test_se,
+                 "accepted": row.accepted, "reason": row.reason}
+                for row in self.iterations
+            ],
+            "lm_calls": self.lm_calls,
+            "completions": self.completions,
+            "cost_usd": self.cost_usd,
+        }
+
+
+Notify = Callable[[str], None]
+OnIteration = Callable[[Iteration], None]
+OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program" or "event"
+LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
+SandboxFactory = Callable[[RunConfig], Sandbox]
+
+
+def _default_lm(config: RunConfig, env: Mapping[str, str]) -> LanguageModel:
+    return get_lm(config.lm.spec, config.lm, env)
+
+
+def _default_sandbox(config: RunConfig) -> Sandbox:
+    return ForkServerSandbox(config.sandbox)
+
+
+def start_run(
+    config: RunConfig,
+    runs_dir: Path,
+    env: Mapping[str, str],
+    on_iteration: OnIteration = lambda row: None,
+    notify: Notify = lambda line: None,
+    on_record: OnRecord = lambda kind: None,
+    make_lm: LMFactory = _default_lm,
+    make_sandbox: SandboxFactory = _default_sandbox,
+) -> RunSummary:
+    """Create a run in ``runs_dir`` and run it to the end."""
+    task = get_task(config.task)
+    lm = make_lm(config, env)  # fails early (missing key, unknown backend) before anything is stored
+    store = RunStore.in_dir(runs_dir)
+    run_id = store.create_run(config.task, config.lm.spec, config.seed, config.to_dict(), [])
+    notify(f"run {run_id} in {store.path}")
+    return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)
+
+
+def resume_run(
+    run_id: str,
+    runs_dir: Path,
+    env: Mapping[str, str],
+    on_iteration: OnIteration = lambda row: None,
+    notify: Notify = lambda line: None,
+    on_record: OnRecord = lambda kind: None,
+    make_lm: LMFactory = _default_lm,
+    make_sandbox: SandboxFactory = _default_sandbox,
+) -> RunSummary:
+    """Continue ``run_id`` after its last finished step, with the config it was started with."""
+    store = RunStore.in_dir(runs_dir)
+    row = store.get_run(run_id)
+    config = RunConfig.from_dict(row.config)
+    task = get_task(config.task)
+    lm = make_lm(config, env)
+    store.set_status(run_id, "running")
+    done = store.iterations(run_id)
+    notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
+    return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)
+
+
+def _drive(
+    store: RunStore, run_id: str, config: RunConfig, lm: LanguageModel, task: Any,
+    on_iteration: OnIteration, on_record: OnRecord, make_sandbox: SandboxFactory,
+) -> RunSummary:
+    recorder = RunRecorder(store, run_id, on_record)
+    status, message = "failed", ""
+    try:
+        with _sandbox(make_sandbox, config) as sandbox:
+            store.set_layers(run_id, list(sandbox.layers))
+            broker = Broker(sandbox, lm, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
+            run_loop(broker, task, config, recorder, store.iterations(run_id), on_iteration)
+        status = "finished"
+    except KeyboardInterrupt:
+        status, message = "stopped", "interrupted; resume with: selftaught resume " + run_id
+        raise
+    except SelftaughtError as exc:
+        message = str(exc)
+        raise
+    finally:
+        store.set_status(run_id, status, message)
+    return summarize(store, run_id)
+
+
+@contextmanager
+def _sandbox(make_sandbox: SandboxFactory, config: RunConfig) -> Iterator[Sandbox]:
+    sandbox = make_sandbox(config)
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+def summarize(store: RunStore, run_id: str) -> RunSummary:
+    """The summary of a stored run."""
+    run = store.get_run(run_id)
+    totals = store.lm_totals(run_id)
+    return RunSummary(run_id, run.status, tuple(store.iterations(run_id)), int(totals["calls"]),
+                      int(totals["completions"]), float(totals["cost_usd"]))

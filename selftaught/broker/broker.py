@@ -1,0 +1,264 @@
+"""The trusted broker: runs untrusted jobs in the sandbox and answers their proxy calls.
+
+It owns the LM, every budget counter, the task scorers and the recorder. A sandboxed improver
+sees only proxies: ``utility(solution)`` and ``language_model.batch_prompt/prompt`` become calls
+into ``_Session.handle`` here, which checks the budget, does the work and answers with plain data.
+Errors the improver caused (a spent budget, a malformed call) are raised inside the improver;
+errors of the infrastructure (the LM server is down, a run-level cap is hit) end the job and
+propagate to the caller unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from selftaught.broker.budget import RunBudget
+from selftaught.config import Budgets
+from selftaught.errors import ProxyError, SelftaughtError
+from selftaught.lm.base import LanguageModel
+from selftaught.records import Job, LMRequest, Recorder, RemoteSpec, Split
+from selftaught.sandbox.base import Sandbox
+from selftaught.tasks.base import Task
+
+__all__ = ["Broker", "Evaluation", "ImproverRun", "Utility"]
+
+
+class Utility(Protocol):
+    """A utility an improver optimises against: a description and a score for a solution."""
+
+    @property
+    def description(self) -> str: ...
+
+    def __call__(self, solution: str, tag: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A solution scored on one split: the mean over instances (failures count as 0)."""
+
+    score: float
+    instances: int
+    failed: int
+    reason: str
+    program_id: int
+
+
+@dataclass(frozen=True)
+class ImproverRun:
+    """What one improver run returned: a solution, or None and the reason."""
+
+    solution: str | None
+    reason: str
+    lm_calls: int
+    utility_calls: int
+
+
+class _Fatal(Exception):
+    """Carries an infrastructure error out through the sandbox (deliberately not a SelftaughtError)."""
+
+    def __init__(self, error: SelftaughtError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Broker:
+    """Runs solutions and improvers in ``sandbox``, scoring with tasks and calling ``lm``."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        lm: LanguageModel,
+        recorder: Recorder,
+        budgets: Budgets,
+        max_tokens: int = 1024,
+        eval_slots: int = 2,
+    ) -> None:
+        self.sandbox = sandbox
+        self.lm = lm
+        self.recorder = recorder
+        self.budgets = budgets
+        self.max_tokens = max_tokens
+        # CPU-bound solution jobs share the cores; improver jobs mostly wait and take no slot,
+        # so nested calls (improver -> utility -> solution) cannot deadlock.
+        self._eval_slots = threading.BoundedSemaphore(eval_slots)
+
+    # --- solutions ---------------------------------------------------------------------------
+
+    def evaluate(self, solution: object, task: Task, split: Split, tag: str) -> Evaluation:
+        """Score ``solution`` (untrusted source) on every instance of ``split``."""
+        instances = task.instances(split)
+        if not isinstance(solution, str):
+            program_id = self.recorder.program("solution", repr(solution)[:10_000])
+            reason = f"solution is a {type(solution).__name__}, not source text"
+            self.recorder.evaluation(program_id, tag, task.name, split, 0.0, len(instances), len(instances),
+                                     reason, 0.0)
+            return Evaluation(0.0, len(instances), len(instances), reason, program_id)
+        program_id = self.recorder.program("solution", solution)
+        job = Job(
+            source=solution,
+            entry=task.entry,
+            calls=tuple(instance.args for instance in instances),
+            call_timeout_s=task.call_timeout_s,
+            array_args=task.array_args,
+        )
+        started = time.monotonic()
+        with self._eval_slots:
+            outcome = self.sandbox.run(job)
+        scores: list[float] = []
+        reasons: list[str] = [outcome.reason] if outcome.reason else []
+        for index, instance in enumerate(instances):
+            result = outcome.results[index] if index < len(outcome.results) else None
+            if result is None or not result.ok:
+                scores.append(0.0)
+                if result is not None:
+                    reasons.append(result.error)
+                continue
+            scored = task.score(instance, result.value)
+            value = scored.value
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                self.recorder.event("score_out_of_range", f"{task.name}: raw score {value!r}", program_id)
+                value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
+            if scored.reason:
+                reasons.append(scored.reason)
+            scores.append(value)
+        failed = sum(1 for s in scores if s == 0.0)
+        mean = sum(scores) / len(scores) if scores else 0.0
+        reason = reasons[0] if reasons else ""
+        self.recorder.evaluation(program_id, tag, task.name, split, mean, len(instances), failed, reason,
+                                 time.monotonic() - started)
+        return Evaluation(mean, len(instances), failed, reason, program_id)
+
+    # --- improvers ---------------------------------------------------------------------------
+
+    def improve(self, improver: str, initial_solution: str, utility: Utility, tag: str) -> ImproverRun:
+        """Run ``improver`` (untrusted source) once on ``initial_solution`` with fresh budgets."""
+        session = _Session(self, utility, RunBudget(self.budgets), tag)
+        job = Job(
+            source=improver,
+            entry="improve_algorithm",
+            calls=((initial_solution, {"$remote": "utility"}, {"$remote": "language_model"}),),
+            call_timeout_s=self.budgets.improver_timeout_s,
+            remotes=(
+                RemoteSpec("utility", {"str": utility.description, "budget": self.budgets.utility_calls},
+                           ("__call__",)),
+                RemoteSpec(
+                    "language_model",
+                    {"budget": self.budgets.lm_calls,
+                     "max_responses_per_call": self.budgets.responses_per_call},
+                    ("batch_prompt", "prompt"),
+                ),
+            ),
+        )
+        try:
+            outcome = self.sandbox.run(job, session.handle)
+        except _Fatal as fatal:
+            raise fatal.error from None
+        budget = session.budget
+        if not outcome.ok or not outcome.results:
+            return ImproverRun(None, outcome.reason or "improver produced no result", budget.lm_calls,
+                               budget.utility_calls)
+        result = outcome.results[0]
+        if not result.ok:
+            return ImproverRun(None, result.error, budget.lm_calls, budget.utility_calls)
+        if not isinstance(result.value, str):
+            return ImproverRun(None, f"improver returned a {type(result.value).__name__}, not source text",
+                               budget.lm_calls, budget.utility_calls)
+        return ImproverRun(result.value, "", budget.lm_calls, budget.utility_calls)
+
+    def complete(self, request: LMRequest) -> tuple[str, ...]:
+        """One LM call, recorded."""
+        response = self.lm.complete(request)
+        self.recorder.lm_call(request, response)
+        return response.texts
+
+
+class _Session:
+    """Serves the proxy calls of one improver run."""
+
+    def __init__(self, broker: Broker, utility: Utility, budget: RunBudget, tag: str) -> None:
+        self.broker = broker
+        self.utility = utility
+        self.budget = budget
+        self.tag = tag
+
+    def handle(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Check the call and the budget (errors go to the improver), then do the work."""
+        work = self._check(remote, method, args, kwargs)
+        try:
+            return work()
+        except SelftaughtError as exc:
+            raise _Fatal(exc) from exc
+
+    def _check(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
+        if (remote, method) == ("utility", "__call__"):
+            solution = _bind(["solution"], args, kwargs, "utility")["solution"]
+            index = self.budget.take_utility_call()
+            return lambda: self.utility(solution, f"{self.tag}/u{index}")
+        if (remote, method) == ("language_model", "batch_prompt"):
+            bound = _bind(["expertise", "messages", "temperature"], args, kwargs, "batch_prompt",
+                          defaults={"temperature": 0.7})
+            messages = bound["messages"]
+            if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+                raise ProxyError("batch_prompt: messages must be a list of strings")
+            return self._lm_work(bound["expertise"], messages, bound["temperature"])
+        if (remote, method) == ("language_model", "prompt"):
+            bound = _bind(["expertise", "message", "n_responses", "temperature"], args, kwargs, "prompt",
+                          defaults={"n_responses": 1, "temperature": 0.7})
+            n = bound["n_responses"]
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ProxyError("prompt: n_responses must be a positive integer")
+            if not isinstance(bound["message"], str):
+                raise ProxyError("prompt: message must be a string")
+            return self._lm_work(bound["expertise"], [bound["message"]] * n, bound["temperature"])
+        raise ProxyError(f"{remote} has no method {method}")
+
+    def _lm_work(self, expertise: Any, messages: list[str], temperature: Any) -> Callable[[], list[str]]:
+        if not isinstance(expertise, str):
+            raise ProxyError("expertise must be a string")
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or not 0.0 <= temperature <= 2.0:
+            raise ProxyError("temperature must be a number between 0 and 2")
+        if not messages:
+            return list
+        index = self.budget.take_lm_call(len(messages))
+
+        def work() -> list[str]:
+            # Identical messages become one request with n samples, as the paper's LM did.
+            groups: dict[str, list[int]] = {}
+            for position, message in enumerate(messages):
+                groups.setdefault(message, []).append(position)
+            answers = [""] * len(messages)
+            for group, (message, positions) in enumerate(groups.items()):
+                request = LMRequest(
+                    system=expertise, user=message, n=len(positions), temperature=float(temperature),
+                    max_tokens=self.broker.max_tokens, tag=f"{self.tag}/c{index}/g{group}",
+                )
+                for position, text in zip(positions, self.broker.complete(request), strict=True):
+                    answers[position] = text
+            return answers
+
+        return work
+
+
+def _bind(
+    names: list[str], args: list[Any], kwargs: dict[str, Any], where: str,
+    defaults: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Bind positional and keyword arguments to ``names`` like a Python call would."""
+    if len(args) > len(names):
+        raise ProxyError(f"{where} takes {len(names)} arguments, got {len(args)}")
+    bound = dict(defaults or {})
+    bound.update(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise ProxyError(f"{where} got an unexpected argument {key!r}")
+        bound[key] = value
+    missing = [name for name in names if name not in bound]
+    if missing:
+        raise ProxyError(f"{where} is missing {', '.join(missing)}")
+    return bound

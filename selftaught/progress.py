@@ -1,0 +1,76 @@
+"""Progress of a run on the terminal: a live status line and one line per finished step.
+
+Everything goes to stderr so that ``--json`` output on stdout stays one clean document. On a
+terminal the status line is a rich live display; elsewhere (CI logs, pipes) only plain lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.status import Status
+
+from selftaught.records import Iteration
+
+__all__ = ["ProgressView", "format_iteration"]
+
+
+def format_iteration(row: Iteration, total: int) -> str:
+    """One human line for a finished step."""
+    if row.val is None:
+        scores = "no candidate"
+    else:
+        scores = f"val {row.val:.3f} ± {row.val_se or 0:.3f}  test {row.test or 0:.3f} ± {row.test_se or 0:.3f}"
+    verdict = "adopted" if row.accepted else "rejected"
+    return f"step {row.t}/{total}  {scores}  {verdict}  ({row.reason})"
+
+
+class ProgressView:
+    """Counts what the run records and shows it; use as a context manager around the run."""
+
+    def __init__(self, total_steps: int, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.total = total_steps
+        self.counts = {"lm_call": 0, "evaluation": 0, "program": 0, "event": 0}
+        self.step = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._status: Status | None = None
+
+    def __enter__(self) -> ProgressView:
+        if self.console.is_terminal:
+            self._status = self.console.status(self._text())
+            self._status.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
+    def record(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            if self._status is not None:
+                self._status.update(self._text())
+
+    def iteration(self, row: Iteration) -> None:
+        with self._lock:
+            self.step = row.t + 1
+        self.line(format_iteration(row, self.total))
+        if self._status is not None:
+            self._status.update(self._text())
+
+    def _text(self) -> str:
+        elapsed = time.monotonic() - self.started
+        return (
+            f"step {self.step}/{self.total} · LM calls {self.counts['lm_call']} · "
+            f"evaluations {self.counts['evaluation']} · programs {self.counts['program']} · {elapsed:.0f}s"
+        )

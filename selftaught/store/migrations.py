@@ -1,0 +1,122 @@
+"""Ordered schema migrations for the run store; each runs once and is recorded in ``_migrations``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from selftaught.errors import StoreError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            status TEXT NOT NULL,            -- running | finished | failed | stopped
+            task TEXT NOT NULL,
+            lm TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            config TEXT NOT NULL,            -- RunConfig.to_dict() as JSON
+            sandbox_layers TEXT NOT NULL DEFAULT '[]',
+            message TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE programs (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,              -- improver | solution
+            sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            parent_id INTEGER REFERENCES programs(id),
+            created_at REAL NOT NULL,
+            UNIQUE (run_id, kind, sha256)
+        );
+        CREATE TABLE iterations (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            t INTEGER NOT NULL,
+            candidate_id INTEGER REFERENCES programs(id),
+            incumbent_id INTEGER NOT NULL REFERENCES programs(id),
+            val REAL, val_se REAL, test REAL, test_se REAL,
+            accepted INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, t)
+        );
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            program_id INTEGER NOT NULL REFERENCES programs(id),
+            tag TEXT NOT NULL,
+            task TEXT NOT NULL,
+            split TEXT NOT NULL,
+            score REAL NOT NULL,
+            instances INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            elapsed_s REAL NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX evaluations_run ON evaluations(run_id, program_id);
+        CREATE TABLE lm_calls (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            tag TEXT NOT NULL,
+            model TEXT NOT NULL,
+            system TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            temperature REAL NOT NULL,
+            responses TEXT NOT NULL,         -- JSON list of texts
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            latency_s REAL NOT NULL,
+            cost_usd REAL NOT NULL,
+            cached INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX lm_calls_run ON lm_calls(run_id, id);
+        CREATE TABLE lm_cache (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (run_id, key)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            program_id INTEGER REFERENCES programs(id),
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX events_run ON events(run_id, kind);
+        """
+    )
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply every migration the database has not seen yet, in order."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    unknown = done - {name for name, _ in MIGRATIONS}
+    if unknown:
+        raise StoreError(f"run store was written by a newer selftaught (migrations {sorted(unknown)})")
+    for name, fn in MIGRATIONS:
+        if name not in done:
+            with db:
+                fn(db)
+                db.execute("INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (name,))

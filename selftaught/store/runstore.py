@@ -1,0 +1,247 @@
+"""The run store: one SQLite database (WAL) under the runs directory holding every run.
+
+Append-only: runs, programs (source, hash, parent), iterations, evaluations, every LM call,
+the LM response cache that makes runs replayable, and safety events. Each write commits at
+once, so killing a run loses nothing already finished. Safe to use from several threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selftaught.errors import StoreError
+from selftaught.records import Iteration, LMRequest, LMResponse
+from selftaught.store.migrations import migrate
+
+__all__ = ["DB_NAME", "RunRecorder", "RunRow", "RunStore"]
+
+DB_NAME = "selftaught.db"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    status: str
+    task: str
+    lm: str
+    seed: int
+    config: dict[str, Any]
+    sandbox_layers: list[str]
+    message: str
+    created_at: float
+
+
+class RunStore:
+    """Reads and writes runs in ``path`` (a database file, or ``:memory:`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            migrate(self._db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open run store {self.path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @classmethod
+    def in_dir(cls, runs_dir: Path) -> RunStore:
+        """The store of a runs directory (created if missing)."""
+        return cls(runs_dir / DB_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def create_run(self, task: str, lm: str, seed: int, config: dict[str, Any], layers: list[str]) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, now, now, "running", task, lm, seed, json.dumps(config), json.dumps(layers), ""),
+            )
+        return run_id
+
+    def set_status(self, run_id: str, status: str, message: str = "") -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status=?, message=?, updated_at=? WHERE id=?",
+                (status, message, time.time(), run_id),
+            )
+
+    def set_layers(self, run_id: str, layers: list[str]) -> None:
+        with self._write() as db:
+            db.execute("UPDATE runs SET sandbox_layers=? WHERE id=?", (json.dumps(layers), run_id))
+
+    def get_run(self, run_id: str) -> RunRow:
+        row = self._db.execute(
+            "SELECT id, status, task, lm, seed, config, sandbox_layers, message, created_at FROM runs WHERE id=?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return RunRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7], row[8])
+
+    def list_runs(self) -> list[RunRow]:
+        ids = [r[0] for r in self._db.execute("SELECT id FROM runs ORDER BY created_at")]
+        return [self.get_run(run_id) for run_id in ids]
+
+    # --- programs ----------------------------------------------------------------------------
+
+    def add_program(self, run_id: str, kind: str, source: str, parent_id: int | None = None) -> int:
+        """Store a program once per run and kind; returns its id (the existing one if seen)."""
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO programs (run_id, kind, sha256, source, parent_id, created_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (run_id, kind, digest, source, parent_id, time.time()),
+            )
+            row = db.execute(
+                "SELECT id FROM programs WHERE run_id=? AND kind=? AND sha256=?", (run_id, kind, digest)
+            ).fetchone()
+        return int(row[0])
+
+    def program_source(self, program_id: int) -> str:
+        row = self._db.execute("SELECT source FROM programs WHERE id=?", (program_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no program {program_id}")
+        return str(row[0])
+
+    # --- iterations and evaluations ----------------------------------------------------------
+
+    def add_iteration(self, run_id: str, row: Iteration) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO iterations VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, row.t, row.candidate_id, row.incumbent_id, row.val, row.val_se, row.test,
+                 row.test_se, int(row.accepted), row.reason, time.time()),
+            )
+
+    def iterations(self, run_id: str) -> list[Iteration]:
+        rows = self._db.execute(
+            "SELECT t, candidate_id, incumbent_id, val, val_se, test, test_se, accepted, reason"
+            " FROM iterations WHERE run_id=? ORDER BY t",
+            (run_id,),
+        ).fetchall()
+        return [Iteration(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
+
+    def add_evaluation(
+        self, run_id: str, program_id: int, tag: str, task: str, split: str,
+        score: float, instances: int, failed: int, reason: str, elapsed_s: float,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO evaluations (run_id, program_id, tag, task, split, score, instances, failed,"
+                " reason, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, program_id, tag, task, split, score, instances, failed, reason, elapsed_s, time.time()),
+            )
+
+    def count(self, table: str, run_id: str) -> int:
+        if table not in {"evaluations", "lm_calls", "programs", "events"}:
+            raise ValueError(table)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id=?", (run_id,)).fetchone()[0])
+
+    def add_event(self, run_id: str, kind: str, detail: str, program_id: int | None = None) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO events (run_id, program_id, kind, detail, created_at) VALUES (?,?,?,?,?)",
+                (run_id, program_id, kind, detail, time.time()),
+            )
+
+    # --- LM calls and the response cache -----------------------------------------------------
+
+    def add_lm_call(self, run_id: str, request: LMRequest, response: LMResponse) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO lm_calls (run_id, tag, model, system, prompt, n, temperature, responses,"
+                " prompt_tokens, completion_tokens, latency_s, cost_usd, cached, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, request.tag, response.model, request.system, request.user, request.n,
+                 request.temperature, json.dumps(list(response.texts)), response.prompt_tokens,
+                 response.completion_tokens, response.latency_s, response.cost_usd,
+                 int(response.cached), time.time()),
+            )
+
+    def lm_totals(self, run_id: str) -> dict[str, float]:
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n),0), COALESCE(SUM(prompt_tokens),0),"
+            " COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) FROM lm_calls WHERE run_id=?",
+            (run_id,),
+        ).fetchone()
+        return {"calls": row[0], "completions": row[1], "prompt_tokens": row[2],
+                "completion_tokens": row[3], "cost_usd": row[4]}
+
+    def cache_get(self, run_id: str, key: str) -> str | None:
+        row = self._db.execute("SELECT text FROM lm_cache WHERE run_id=? AND key=?", (run_id, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cache_put(self, run_id: str, key: str, text: str, meta: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO lm_cache VALUES (?,?,?,?)", (run_id, key, text, json.dumps(meta))
+            )
+
+
+class RunRecorder:
+    """The ``records.Recorder`` of one run, writing into a ``RunStore``."""
+
+    def __init__(self, store: RunStore, run_id: str, on_record: Callable[[str], None] = lambda kind: None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.on_record = on_record
+
+    def program(self, kind: str, source: str, parent_id: int | None = None) -> int:
+        program_id = self.store.add_program(self.run_id, kind, source, parent_id)
+        self.on_record("program")
+        return program_id
+
+    def evaluation(
+        self, program_id: int, tag: str, task: str, split: str,
+        score: float, instances: int, failed: int, reason: str, elapsed_s: float,
+    ) -> None:
+        self.store.add_evaluation(
+            self.run_id, program_id, tag, task, split, score, instances, failed, reason, elapsed_s
+        )
+        self.on_record("evaluation")
+
+    def lm_call(self, request: LMRequest, response: LMResponse) -> None:
+        self.store.add_lm_call(self.run_id, request, response)
+        self.on_record("lm_call")
+
+    def event(self, kind: str, detail: str, program_id: int | None = None) -> None:
+        self.store.add_event(self.run_id, kind, detail, program_id)
+        self.on_record("event")
+
+    def iteration(self, row: Iteration) -> None:
+        self.store.add_iteration(self.run_id, row)
+
+    def source(self, program_id: int) -> str:
+        return self.store.program_source(program_id)

@@ -1,0 +1,188 @@
+"""Shared machinery of the built-in tasks: seeded lazy splits and output validation.
+
+Splits. Every built-in task has ``train`` (what an improver's utility sees), ``val`` (what the
+loop selects on) and ``test`` (reported only) splits. Instance ``index`` of split ``split`` of task
+``name`` is generated from ``numpy.random.default_rng(SeedSequence([crc32(name), SPLIT_SEEDS[split],
+index]))``, so it depends on nothing but those three values, is generated on first use and cached.
+The per-split base seeds are distinct, so no two splits share an instance seed.
+
+Scoring. Scorers read untrusted plain data. Validators here raise ``Invalid(reason)``;
+``SeededTask.score`` turns that into ``Score(0, reason)`` and clips every other raw score into
+[0, 1] (a NaN raw score becomes 0), saying so in the reason when it had to.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from selftaught.errors import TaskError
+from selftaught.records import Instance, Score, Split
+
+__all__ = [
+    "SPLITS",
+    "SPLIT_SEEDS",
+    "Invalid",
+    "LazyInstances",
+    "SeededTask",
+    "as_binary_vector",
+    "as_permutation",
+    "instance_rng",
+]
+
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+SPLIT_SEEDS: Mapping[Split, int] = {"train": 7_000_001, "val": 7_000_002, "test": 7_000_003}
+
+
+class Invalid(Exception):
+    """A solution output that cannot be scored; the message is the reason it scores 0."""
+
+
+def instance_rng(task: str, split: Split, index: int) -> np.random.Generator:
+    """The random generator for instance ``index`` of ``split`` of the task named ``task``."""
+    return np.random.default_rng(
+        np.random.SeedSequence([zlib.crc32(task.encode()), SPLIT_SEEDS[split], index])
+    )
+
+
+class LazyInstances(Sequence[Instance]):
+    """A fixed-length sequence of instances, each generated on first access and then kept."""
+
+    def __init__(self, task: SeededTask, split: Split, size: int) -> None:
+        self._task = task
+        self._split = split
+        self._items: list[Instance | None] = [None] * size
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Instance: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Instance]: ...
+
+    def __getitem__(self, index: int | slice) -> Instance | Sequence[Instance]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self._items))[index]]
+        position = range(len(self._items))[index]  # IndexError and negative indices as for lists
+        item = self._items[position]
+        if item is None:
+            rng = instance_rng(self._task.name, self._split, position)
+            item = self._task.generate(rng)
+            self._items[position] = item
+        return item
+
+    def __iter__(self) -> Iterator[Instance]:
+        return (self[i] for i in range(len(self._items)))
+
+
+class SeededTask:
+    """Base of the built-in tasks: seeded lazy splits and a scorer that always lands in [0, 1].
+
+    Subclasses set the class attributes below and define ``generate`` and ``raw_score``.
+    """
+
+    name: str
+    entry: str = "algorithm"
+    description: str
+    initial_solution: str
+    call_timeout_s: float
+    array_args: frozenset[int] = frozenset()
+    split_sizes: Mapping[Split, int]
+
+    def __init__(self) -> None:
+        self._splits: dict[Split, LazyInstances] = {}
+
+    def instances(self, split: Split) -> Sequence[Instance]:
+        """The split's instances; deterministic (seeded) and the same on every call."""
+        if split not in self.split_sizes:
+            raise TaskError(f"task {self.name!r} has no split {split!r}; splits are {list(self.split_sizes)}")
+        if split not in self._splits:
+            self._splits[split] = LazyInstances(self, split, self.split_sizes[split])
+        return self._splits[split]
+
+    def generate(self, rng: np.random.Generator) -> Instance:
+        """Draw one instance from ``rng``; ``args`` and ``answer`` must be plain JSON data."""
+        raise NotImplementedError
+
+    def raw_score(self, instance: Instance, output: Any) -> float:
+        """Score a validated output; raise ``Invalid`` for anything malformed."""
+        raise NotImplementedError
+
+    def score(self, instance: Instance, output: Any) -> Score:
+        """Score one solution output (plain JSON data) in [0, 1]; invalid output scores 0."""
+        try:
+            value = float(self.raw_score(instance, output))
+        except Invalid as exc:
+            return Score(0.0, f"invalid output: {exc}")
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            return Score(0.0, f"invalid output: malformed ({type(exc).__name__})")
+        if math.isnan(value):
+            return Score(0.0, "raw score was NaN")
+        if value < 0.0 or value > 1.0:
+            return Score(min(1.0, max(0.0, value)), f"raw score {value!r} clipped to [0, 1]")
+        return Score(value)
+
+
+def _plain(output: Any) -> Any:
+    """Numpy arrays and scalars as plain Python data (the sandbox already sends plain data)."""
+    if isinstance(output, np.ndarray | np.generic):
+        return output.tolist()
+    return output
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _binary(value: Any) -> int:
+    # bool first: it is a subclass of int.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    if isinstance(value, float) and value in (0.0, 1.0):  # NaN compares unequal to both
+        return int(value)
+    raise Invalid(f"element {_describe(value)} is not 0 or 1")
+
+
+def as_binary_vector(output: Any, length: int) -> list[int]:
+    """``output`` as ``length`` values in {0, 1}: a flat list, or a ``(length, 1)`` nested list.
+
+    Bools and the floats 0.0 / 1.0 are accepted; any other shape, length or value is ``Invalid``.
+    """
+    output = _plain(output)
+    if not isinstance(output, list | tuple):
+        raise Invalid(f"expected a list of {length} values 0/1, got {type(output).__name__}")
+    if len(output) != length:
+        raise Invalid(f"expected {length} values, got {len(output)}")
+    if output and all(isinstance(row, list | tuple) for row in output):
+        if not all(len(row) == 1 for row in output):
+            raise Invalid(f"expected shape ({length},) or ({length}, 1)")
+        output = [row[0] for row in output]
+    return [_binary(value) for value in output]
+
+
+def as_permutation(output: Any, size: int) -> list[int]:
+    """``output`` as a permutation of ``0..size-1`` (ints, or floats equal to ints); else ``Invalid``."""
+    output = _plain(output)
+    if not isinstance(output, list | tuple):
+        raise Invalid(f"expected a permutation of 0..{size - 1}, got {type(output).__name__}")
+    if len(output) != size:
+        raise Invalid(f"expected {size} entries, got {len(output)}")
+    values: list[int] = []
+    for value in output:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Invalid(f"entry {_describe(value)} is not an integer")
+        if isinstance(value, float) and not value.is_integer():
+            raise Invalid(f"entry {_describe(value)} is not an integer")
+        values.append(int(value))
+    if sorted(values) != list(range(size)):
+        raise Invalid(f"not a permutation of 0..{size - 1}")
+    return values
