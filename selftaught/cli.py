@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from selftaught import app
+from selftaught import __version__, app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError, SelftaughtError
 from selftaught.lm.registry import default_spec
@@ -46,6 +46,8 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="start a STOP run")
+    parser.add_argument("--version", action="version", version=f"selftaught {__version__}")
+
     run.add_argument("--task", help="task name or path to a task file (default: lpn)")
     run.add_argument("--iterations", type=_positive_int, help="self-improvement steps T (default: 2)")
     run.add_argument("--repeats", type=_positive_int, help="improver runs per meta-utility estimate (default: 3)")

@@ -108,6 +108,34 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_safety(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE findings (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            program_id INTEGER NOT NULL REFERENCES programs(id),
+            category TEXT NOT NULL,          -- e.g. sandbox_disable, exec_string, env_read, budget_tamper
+            detail TEXT NOT NULL,
+            line INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX findings_run ON findings(run_id, category);
+        CREATE INDEX findings_program ON findings(program_id);
+        CREATE TABLE strategy_tags (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            program_id INTEGER NOT NULL REFERENCES programs(id),
+            tag TEXT NOT NULL,               -- e.g. beam_search, genetic_algorithm, simulated_annealing
+            origin TEXT NOT NULL,            -- code | lm
+            PRIMARY KEY (program_id, tag)
+        );
+        CREATE INDEX programs_run ON programs(run_id, kind);
+        CREATE INDEX evaluations_program ON evaluations(program_id);
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

@@ -23,7 +23,7 @@ from selftaught.errors import StoreError
 from selftaught.records import Iteration, LMRequest, LMResponse
 from selftaught.store.migrations import migrate
 
-__all__ = ["DB_NAME", "RunRecorder", "RunRow", "RunStore"]
+__all__ = ["DB_NAME", "ProgramRow", "RunRecorder", "RunRow", "RunStore"]
 
 DB_NAME = "selftaught.db"
 
@@ -39,6 +39,14 @@ class RunRow:
     sandbox_layers: list[str]
     message: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class ProgramRow:
+    id: int
+    kind: str
+    source: str
+    parent_id: int | None
 
 
 class RunStore:
@@ -128,6 +136,31 @@ class RunStore:
                 "SELECT id FROM programs WHERE run_id=? AND kind=? AND sha256=?", (run_id, kind, digest)
             ).fetchone()
         return int(row[0])
+
+    def programs(self, run_id: str, kind: str | None = None) -> list[ProgramRow]:
+        """The run's programs in the order they were stored."""
+        query = "SELECT id, kind, source, parent_id FROM programs WHERE run_id=?"
+        params: tuple[Any, ...] = (run_id,)
+        if kind is not None:
+            query, params = query + " AND kind=?", (run_id, kind)
+        rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [ProgramRow(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def add_findings(self, run_id: str, program_id: int, findings: list[tuple[str, str, int]]) -> None:
+        """Store static-scan findings ``(category, detail, line)`` of a program."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO findings (run_id, program_id, category, detail, line, created_at) VALUES (?,?,?,?,?,?)",
+                [(run_id, program_id, category, detail, line, now) for category, detail, line in findings],
+            )
+
+    def add_strategy_tags(self, run_id: str, program_id: int, tags: list[str], origin: str) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO strategy_tags VALUES (?,?,?,?)",
+                [(run_id, program_id, tag, origin) for tag in tags],
+            )
 
     def program_source(self, program_id: int) -> str:
         row = self._db.execute("SELECT source FROM programs WHERE id=?", (program_id,)).fetchone()

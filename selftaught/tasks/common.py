@@ -30,8 +30,10 @@ __all__ = [
     "LazyInstances",
     "SeededTask",
     "as_binary_vector",
+    "bounded",
     "as_permutation",
     "instance_rng",
+    "plain",
 ]
 
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -44,9 +46,7 @@ class Invalid(Exception):
 
 def instance_rng(task: str, split: Split, index: int) -> np.random.Generator:
     """The random generator for instance ``index`` of ``split`` of the task named ``task``."""
-    return np.random.default_rng(
-        np.random.SeedSequence([zlib.crc32(task.encode()), SPLIT_SEEDS[split], index])
-    )
+    return np.random.default_rng(np.random.SeedSequence([zlib.crc32(task.encode()), SPLIT_SEEDS[split], index]))
 
 
 class LazyInstances(Sequence[Instance]):
@@ -122,14 +122,20 @@ class SeededTask:
             return Score(0.0, f"invalid output: {exc}")
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             return Score(0.0, f"invalid output: malformed ({type(exc).__name__})")
-        if math.isnan(value):
-            return Score(0.0, "raw score was NaN")
-        if value < 0.0 or value > 1.0:
-            return Score(min(1.0, max(0.0, value)), f"raw score {value!r} clipped to [0, 1]")
-        return Score(value)
+        return bounded(value)
 
 
-def _plain(output: Any) -> Any:
+def bounded(value: float, reason: str = "") -> Score:
+    """``Score(value, reason)`` with ``value`` clipped into [0, 1] (NaN to 0), saying so when it was."""
+    if math.isnan(value):
+        return Score(0.0, "raw score was NaN")
+    if value < 0.0 or value > 1.0:
+        note = f"raw score {value!r} clipped to [0, 1]"
+        return Score(min(1.0, max(0.0, value)), f"{reason}; {note}" if reason else note)
+    return Score(value, reason)
+
+
+def plain(output: Any) -> Any:
     """Numpy arrays and scalars as plain Python data (the sandbox already sends plain data)."""
     if isinstance(output, np.ndarray | np.generic):
         return output.tolist()
@@ -157,7 +163,7 @@ def as_binary_vector(output: Any, length: int) -> list[int]:
 
     Bools and the floats 0.0 / 1.0 are accepted; any other shape, length or value is ``Invalid``.
     """
-    output = _plain(output)
+    output = plain(output)
     if not isinstance(output, list | tuple):
         raise Invalid(f"expected a list of {length} values 0/1, got {type(output).__name__}")
     if len(output) != length:
@@ -171,7 +177,7 @@ def as_binary_vector(output: Any, length: int) -> list[int]:
 
 def as_permutation(output: Any, size: int) -> list[int]:
     """``output`` as a permutation of ``0..size-1`` (ints, or floats equal to ints); else ``Invalid``."""
-    output = _plain(output)
+    output = plain(output)
     if not isinstance(output, list | tuple):
         raise Invalid(f"expected a permutation of 0..{size - 1}, got {type(output).__name__}")
     if len(output) != size:

@@ -33,10 +33,14 @@ _loaded = False
 def register_builtins(register: Register) -> None:
     """Register every built-in task (the ``builtin`` entry point of the ``selftaught.tasks`` group)."""
     from selftaught.tasks.lpn import LPNTask
+    from selftaught.tasks.maxcut import MaxCutTask
     from selftaught.tasks.parity import ParityTask
+    from selftaught.tasks.qap import QAPTask
+    from selftaught.tasks.string_grid import StringGridTask
+    from selftaught.tasks.three_sat import ThreeSATTask
 
-    register("lpn", LPNTask)
-    register("parity", ParityTask)
+    for task in (LPNTask, ParityTask, StringGridTask, QAPTask, ThreeSATTask, MaxCutTask):
+        register(task.name, task)
 
 
 def _register(name: str, factory: TaskFactory) -> None:
@@ -63,9 +67,7 @@ def _load() -> None:
         except TaskError:
             raise
         except Exception as exc:
-            raise TaskError(
-                f"task plugin {entry_point.name!r} ({entry_point.value}) failed to load: {exc}"
-            ) from exc
+            raise TaskError(f"task plugin {entry_point.name!r} ({entry_point.value}) failed to load: {exc}") from exc
     if not builtin_seen:
         register_builtins(_register)
     _loaded = True

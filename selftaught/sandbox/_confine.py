@@ -1,0 +1,183 @@
+"""Kernel-level confinement applied by the fork server to itself and to each job process.
+
+Thin wrappers over prctl, unshare/setns, setrlimit, setuid and seccomp, plus the seccomp filter
+itself (built once per worker with pyseccomp, then loaded into each job with one prctl call).
+What it leaves out: deciding which of these to use (the worker's settings say) and anything about
+files or namespaces other than the per-job pid namespace (bubblewrap does those, outside).
+Runs inside the sandbox, so it imports only the standard library (pyseccomp lazily).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+from typing import Any
+
+__all__ = [
+    "LimitSpec",
+    "allow_pid_namespaces",
+    "build_seccomp_filter",
+    "drop_to_uid",
+    "load_seccomp_filter",
+    "new_pid_namespace_for_next_child",
+    "restore_pid_namespace",
+    "set_child_subreaper",
+    "set_dumpable",
+    "set_limits",
+    "set_no_new_privs",
+    "set_parent_death_signal",
+]
+
+LimitSpec = dict[str, int]
+"""rlimit name (``AS``, ``CPU``, ``FSIZE``, ``NOFILE``, ``NPROC``, ``CORE``) -> value."""
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_SECCOMP = 22
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
+_SECCOMP_MODE_FILTER = 2
+_CLONE_NEWPID = 0x20000000
+_NAMESPACE_FLAGS = 0x7E020000  # every CLONE_NEW* bit (ns, cgroup, uts, ipc, user, pid, net)
+_TIOCSTI = 0x5412
+
+_libc: Any = None
+
+
+def _c() -> Any:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _prctl(option: int, value: int, what: str) -> None:
+    _check(_c().prctl(option, ctypes.c_ulong(value), 0, 0, 0), what)
+
+
+def set_dumpable(flag: bool) -> None:
+    """PR_SET_DUMPABLE: 0 keeps same-uid processes from ptracing us or reading our memory."""
+    _prctl(_PR_SET_DUMPABLE, int(flag), "prctl(PR_SET_DUMPABLE)")
+
+
+def set_no_new_privs() -> None:
+    """PR_SET_NO_NEW_PRIVS: no execve can ever grant privileges again (needed for seccomp)."""
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def set_child_subreaper() -> None:
+    """Orphans below us reparent to us instead of init, so we can find and kill them."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1, "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def set_parent_death_signal(signal_number: int) -> None:
+    """Have the kernel send ``signal_number`` to us when our parent dies."""
+    _prctl(_PR_SET_PDEATHSIG, signal_number, "prctl(PR_SET_PDEATHSIG)")
+
+
+def allow_pid_namespaces() -> int | None:
+    """An fd on our own pid namespace if we may create child namespaces, else None."""
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        new_pid_namespace_for_next_child()
+        restore_pid_namespace(own)
+    except OSError:
+        os.close(own)
+        return None
+    return own
+
+
+def new_pid_namespace_for_next_child() -> None:
+    """unshare(CLONE_NEWPID): our next child is pid 1 of a fresh namespace.
+
+    When that child exits the kernel SIGKILLs everything left in its namespace, which is what
+    makes the per-job kill impossible to escape with setsid or double forks.
+    """
+    _check(_c().unshare(_CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+
+
+def restore_pid_namespace(own_fd: int) -> None:
+    """setns back to our own pid namespace, so the next unshare is allowed again."""
+    _check(_c().setns(own_fd, _CLONE_NEWPID), "setns(CLONE_NEWPID)")
+
+
+def set_limits(limits: LimitSpec) -> None:
+    """Apply soft = hard rlimits, except CPU whose hard limit is one second later (SIGKILL)."""
+    for name, value in limits.items():
+        which = getattr(resource, f"RLIMIT_{name}")
+        hard = value + 1 if name == "CPU" else value
+        resource.setrlimit(which, (value, hard))
+
+
+def drop_to_uid(uid: int) -> None:
+    """Become ``uid``/``uid`` with no supplementary groups; this also clears every capability."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.geteuid() != uid or os.getegid() != uid:
+        raise OSError(errno.EPERM, "uid drop did not take effect")
+
+
+def build_seccomp_filter() -> bytes:
+    """Compile the job filter to raw BPF: deny escapes with EPERM, allow everything else.
+
+    Denied: non-AF_UNIX sockets, ptrace and cross-process memory access, namespace and mount
+    calls (and clone with any CLONE_NEW* flag), bpf, perf_event_open, userfaultfd, keyring
+    calls, io_uring, kexec and kernel modules, and the TIOCSTI terminal-injection ioctl.
+    clone3 fails with ENOSYS so libc falls back to clone, whose flags the filter can inspect.
+    """
+    import pyseccomp as sc  # a dependency, imported lazily so the broker side does not need it
+
+    deny = sc.ERRNO(errno.EPERM)
+    filt = sc.SyscallFilter(sc.ALLOW)
+    filt.add_rule(deny, "socket", sc.Arg(0, sc.NE, 1))  # 1 is AF_UNIX
+    filt.add_rule(deny, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
+    for bit in range(32):  # rules for one syscall are OR'ed: deny clone if any CLONE_NEW* bit is set
+        if _NAMESPACE_FLAGS >> bit & 1:
+            filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 1 << bit, 1 << bit))
+    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for name in (
+        "ptrace", "process_vm_readv", "process_vm_writev", "personality", "unshare", "setns",
+        "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsmount", "fsconfig", "move_mount",
+        "open_tree", "mount_setattr", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key",
+        "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load",
+        "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
+        "name_to_handle_at", "acct", "swapon", "swapoff", "reboot", "syslog", "quotactl",
+    ):
+        try:
+            filt.add_rule(deny, name)
+        except (OSError, ValueError, RuntimeError):
+            continue  # a syscall this kernel or libseccomp does not know cannot be called either
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "wb", closefd=True) as sink:
+            filt.export_bpf(sink)
+        chunks = []
+        while chunk := os.read(read_end, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    return b"".join(chunks)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp_filter(program: bytes) -> None:
+    """Install a raw BPF program (from ``build_seccomp_filter``); needs no_new_privs first."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    result = _c().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+    _check(result, "prctl(PR_SET_SECCOMP)")

@@ -1,0 +1,64 @@
+"""The run store: what a run writes is there after a reopen, programs dedupe, bad ids are errors."""
+
+from pathlib import Path
+
+import pytest
+
+from selftaught.errors import StoreError
+from selftaught.records import Iteration, LMRequest, LMResponse
+from selftaught.store import RunRecorder, RunStore
+
+
+def test_everything_written_survives_reopening(tmp_path: Path) -> None:
+    store = RunStore.in_dir(tmp_path)
+    run_id = store.create_run("lpn", "openai:m", 3, {"repeats": 2}, ["rlimits"])
+    recorder = RunRecorder(store, run_id)
+    seed = recorder.program("improver", "def improve_algorithm(s, u, l): return s")
+    child = recorder.program("improver", "def improve_algorithm(s, u, l): return s + ''", parent_id=seed)
+    recorder.evaluation(child, "t1/eval/r0/val", "lpn", "val", 0.75, 20, 1, "timeout", 0.5)
+    recorder.lm_call(LMRequest("sys", "hi", n=2, tag="t1/c0"), LMResponse(("a", "b"), "m", 5, 7, 0.1))
+    recorder.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.02, True, "seed"))
+    recorder.iteration(Iteration(1, child, child, 0.75, 0.0, 0.7, 0.0, True, "adopted"))
+    store.set_status(run_id, "finished")
+    store.close()
+
+    again = RunStore.in_dir(tmp_path)
+    run = again.get_run(run_id)
+    assert (run.status, run.task, run.seed, run.config, run.sandbox_layers) == ("finished", "lpn", 3, {"repeats": 2},
+                                                                               ["rlimits"])
+    assert [row.t for row in again.iterations(run_id)] == [0, 1]
+    assert again.iterations(run_id)[1].val == 0.75
+    assert again.program_source(child).endswith("s + ''")
+    assert again.lm_totals(run_id) == {"calls": 1, "completions": 2, "prompt_tokens": 5, "completion_tokens": 7,
+                                       "cost_usd": 0.0}
+    assert again.count("evaluations", run_id) == 1
+
+
+def test_same_program_is_stored_once_per_run() -> None:
+    store = RunStore(":memory:")
+    run_id = store.create_run("lpn", "x", 0, {}, [])
+    first = store.add_program(run_id, "solution", "def algorithm(): pass")
+    assert store.add_program(run_id, "solution", "def algorithm(): pass") == first
+    assert store.add_program(run_id, "improver", "def algorithm(): pass") != first
+
+
+def test_unknown_run_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="no run 'nope'"):
+        RunStore(":memory:").get_run("nope")
+
+
+def test_cache_entries_are_per_run() -> None:
+    store = RunStore(":memory:")
+    a = store.create_run("lpn", "x", 0, {}, [])
+    b = store.create_run("lpn", "x", 0, {}, [])
+    store.cache_put(a, "k", "text", {})
+    assert store.cache_get(a, "k") == "text"
+    assert store.cache_get(b, "k") is None
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    store = RunStore.in_dir(tmp_path)
+    store._db.execute("INSERT INTO _migrations VALUES ('m999_future', 0)")
+    store.close()
+    with pytest.raises(StoreError, match="newer selftaught"):
+        RunStore.in_dir(tmp_path)
