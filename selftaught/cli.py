@@ -58,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lm-calls", type=_positive_int, help="LM calls per improver run (default: 4)")
     run.add_argument("--responses-per-call", type=_positive_int, help="samples per LM call (default: 6)")
     run.add_argument("--utility-calls", type=_positive_int, help="utility calls per improver run (default: 25)")
+    run.add_argument("--improver-timeout", type=float, help="seconds per improver run (default: 900)")
     run.add_argument("--max-tokens", type=_positive_int, help="completion tokens per sample (default: 1024)")
     run.add_argument("--workers", type=_positive_int, help="sandbox worker processes (default: 2)")
     run.add_argument("--strict-sandbox", action="store_true", help="refuse to run without full isolation")
@@ -96,6 +97,7 @@ def _config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
             lm_calls=_pick(args.lm_calls, base.budgets.lm_calls),
             responses_per_call=_pick(args.responses_per_call, base.budgets.responses_per_call),
             utility_calls=_pick(args.utility_calls, base.budgets.utility_calls),
+            improver_timeout_s=_pick(args.improver_timeout, base.budgets.improver_timeout_s),
         ),
         sandbox=dataclasses.replace(
             base.sandbox,

@@ -19,7 +19,7 @@ from tests.conftest import FAKE_KEY, ScriptedServer, child_pids
 
 pytestmark = pytest.mark.slow
 
-RUN_FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json"]
+RUN_FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json", "--improver-timeout", "5"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object] | None, str]:
@@ -62,10 +62,12 @@ def test_hostile_server_run_finishes_within_budget_and_improves(
     assert calls_per_run and max(len(calls) for calls in calls_per_run.values()) <= 4
     # The budget resetter made 4 calls, not 50; the swallower got 25 utility calls, not 100.
     assert max(len(calls) for calls in calls_per_run.values()) == 4
-    per_run_utility = db.execute(
-        "SELECT COUNT(*) FROM evaluations WHERE run_id=? AND split='train' GROUP BY substr(tag, 1, instr(tag, '/u'))"
-        " ORDER BY 1 DESC LIMIT 1", (run_id,)).fetchone()[0]
-    assert per_run_utility <= 25
+    utility_calls: dict[str, int] = {}
+    for (tag,) in db.execute("SELECT tag FROM evaluations WHERE run_id=? AND split='train'", (run_id,)):
+        match = re.fullmatch(r"(.*)/u\d+", tag)
+        if match:
+            utility_calls[match.group(1)] = utility_calls.get(match.group(1), 0) + 1
+    assert max(utility_calls.values()) == 25
     # No secret reached a sandbox: the own-client improver returned what it could find.
     assert not any(FAKE_KEY in src for (src,) in db.execute("SELECT source FROM programs"))
     assert db.execute("SELECT COUNT(*) FROM events WHERE kind='improver_failed'").fetchone()[0] > 0

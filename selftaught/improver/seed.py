@@ -13,18 +13,27 @@ __all__ = ["SEED_IMPROVER"]
 
 SEED_IMPROVER = '''\
 def extract_code(text):
-    """Return the largest fenced code block in text (an unclosed last block counts), or None."""
-    blocks, current = [], None
+    """Return the largest fenced code block in text, or None.
+
+    Fences nest: a fence line with a language tag opens a block, a bare fence closes the innermost
+    one (or opens a block at top level), so code that itself holds fenced text survives whole.
+    A block left open at the end of the text (a truncated answer) still counts.
+    """
+    blocks, current, depth = [], [], 0
     for line in text.splitlines():
-        if line.strip().startswith("```"):
-            if current is None:
+        fence = line.strip()
+        if fence.startswith("```"):
+            opening = fence != "```" or depth == 0
+            depth += 1 if opening else -1
+            if depth == 1 and opening:
                 current = []
-            else:
+                continue
+            if depth == 0:
                 blocks.append("\\n".join(current))
-                current = None
-        elif current is not None:
+                continue
+        if depth > 0:
             current.append(line)
-    if current:
+    if depth > 0:
         blocks.append("\\n".join(current))
     blocks = [block for block in blocks if block.strip()]
     return max(blocks, key=len) if blocks else None
@@ -49,7 +58,7 @@ It is scored by the following utility (a simplified description of the real one)
 Write an improved version of the solution. Be inventive, but respect the constraints above and
 keep the same function name and signature. The central change should be new and non-trivial.
 First state your idea in a few sentences, then give the complete improved code in a single
-```python fenced block."""
+fenced Python code block."""
     n_samples = min(language_model.max_responses_per_call, utility.budget)
     answers = language_model.batch_prompt(expertise, [message] * n_samples, temperature=0.7)
     candidates = [code for code in map(extract_code, answers) if code]

@@ -17,6 +17,7 @@ Left out: streaming, tools, extended thinking, prompt caching.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -79,8 +80,14 @@ class AnthropicLM:
         return self._name
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool (also done when the object is garbage-collected)."""
         self._client.close()
+
+    def __del__(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
 
     def complete(self, request: LMRequest) -> LMResponse:
         if request.n < 1:

@@ -58,7 +58,9 @@ def find_smollm2() -> Path | None:
 
 
 def _default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    # Half the cores: llama.cpp's threads spin-wait, and on a machine shared with sandbox workers
+    # 2 threads on 2 cores measured 5-10x slower than 1 (the research note saw the same).
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 class LocalLM:
@@ -67,7 +69,8 @@ class LocalLM:
     Args:
         model_path: the GGUF file.
         n_ctx: context window to allocate (tokens); SmolLM2 was trained with 8192.
-        n_threads: CPU threads for llama.cpp (explicit: on a loaded machine fewer can be faster).
+        n_threads: CPU threads for llama.cpp; default half the cores, at most 4 (on a loaded
+            machine fewer threads are faster).
         top_p: nucleus sampling mass.
         code_prefill: allow the fenced-code prefill described in the module docstring.
         name: the spec reported as ``name``.

@@ -21,6 +21,7 @@ Left out: streaming, tools, response formats, logprobs.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -110,8 +111,14 @@ class OpenAICompatibleLM:
         return self._name
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool (also done when the object is garbage-collected)."""
         self._client.close()
+
+    def __del__(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
 
     def complete(self, request: LMRequest) -> LMResponse:
         if request.n < 1:
@@ -123,11 +130,11 @@ class OpenAICompatibleLM:
         empty_in_a_row = 0
         while len(texts) < request.n:
             completion = self._create(request, request.n - len(texts))
-            usage = completion.usage
+            usage = getattr(completion, "usage", None)
             if usage is not None:
                 prompt_tokens += usage.prompt_tokens or 0
                 completion_tokens += usage.completion_tokens or 0
-            choices = completion.choices or []
+            choices = getattr(completion, "choices", None) or []
             if not choices:
                 empty_in_a_row += 1
                 if empty_in_a_row >= self._max_empty:
@@ -135,7 +142,8 @@ class OpenAICompatibleLM:
                 continue
             empty_in_a_row = 0
             for choice in choices[: request.n - len(texts)]:
-                texts.append(choice.message.content or "")
+                message = getattr(choice, "message", None)
+                texts.append(getattr(message, "content", None) or "")
         return LMResponse(
             texts=tuple(texts),
             model=self._name,

@@ -17,13 +17,14 @@ from typing import Any
 
 __all__ = [
     "LimitSpec",
+    "SeccompProgram",
     "allow_pid_namespaces",
     "build_seccomp_filter",
+    "drop_capabilities",
     "drop_to_uid",
-    "load_seccomp_filter",
     "new_pid_namespace_for_next_child",
+    "private_mounts",
     "restore_pid_namespace",
-    "set_child_subreaper",
     "set_dumpable",
     "set_limits",
     "set_no_new_privs",
@@ -36,12 +37,19 @@ LimitSpec = dict[str, int]
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_SET_SECCOMP = 22
-_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
 _SECCOMP_MODE_FILTER = 2
 _CLONE_NEWPID = 0x20000000
 _NAMESPACE_FLAGS = 0x7E020000  # every CLONE_NEW* bit (ns, cgroup, uts, ipc, user, pid, net)
 _TIOCSTI = 0x5412
+_PR_CAPBSET_DROP = 24
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
+_MNT_DETACH = 2
+_SYS_MOUNT_SETATTR = 442  # x86_64 and most other architectures share this number
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 1
 
 _libc: Any = None
 
@@ -71,11 +79,6 @@ def set_dumpable(flag: bool) -> None:
 def set_no_new_privs() -> None:
     """PR_SET_NO_NEW_PRIVS: no execve can ever grant privileges again (needed for seccomp)."""
     _prctl(_PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
-
-
-def set_child_subreaper() -> None:
-    """Orphans below us reparent to us instead of init, so we can find and kill them."""
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1, "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def set_parent_death_signal(signal_number: int) -> None:
@@ -129,6 +132,74 @@ def drop_to_uid(uid: int) -> None:
         raise OSError(errno.EPERM, "uid drop did not take effect")
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Empty the bounding set, then every capability set, for a job that keeps uid 0.
+
+    The bounding set matters: a uid-0 process regains capabilities on execve from it.
+    """
+    for cap in range(64):
+        if _c().prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            if ctypes.get_errno() == errno.EINVAL:
+                break  # past the last capability this kernel knows
+            _check(-1, "prctl(PR_CAPBSET_DROP)")
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_c().capset(ctypes.byref(header), data), "capset")
+
+
+def private_mounts(tmpfs_mb: int, expose: list[tuple[str, str]]) -> None:
+    """A mount namespace of our own: host tree read-only, a fresh tmpfs /tmp, our own /proc.
+
+    Used when bubblewrap is not: the job (pid 1 of its namespace) then sees only its own
+    processes, cannot write the host filesystem, and its disk use is bounded by the tmpfs.
+    ``expose`` pairs a path the job needs (the interpreter) with the ancestor that hides it
+    from other uids (``/root``, mode 0700): that ancestor is covered by an empty tmpfs with
+    only the path bound back in, so a dropped uid can read the interpreter but nothing else
+    of the covered directory.
+    """
+    _check(_c().unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+    _read_only("/")
+    _mount(b"tmpfs", "/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmpfs_mb}m,mode=1777".encode())
+    holds = []
+    for index, (path, _) in enumerate(expose):
+        hold = f"/tmp/.expose-{index}"
+        os.mkdir(hold, 0o700)
+        _mount(path.encode(), hold, None, _MS_BIND | _MS_REC, None)
+        holds.append(hold)
+    for cover in sorted({cover for _, cover in expose}):
+        _mount(b"tmpfs", cover, b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
+    for (path, _), hold in zip(expose, holds, strict=True):
+        os.makedirs(path, 0o755, exist_ok=True)
+        _mount(hold.encode(), path, None, _MS_BIND | _MS_REC, None)
+        _check(_c().umount2(hold.encode(), _MNT_DETACH), f"umount {hold}")
+        os.rmdir(hold)
+    for cover in sorted({cover for _, cover in expose}):
+        _read_only(cover)
+    _mount(b"proc", "/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+
+
+def _read_only(path: str) -> None:
+    attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    result = _c().syscall(_SYS_MOUNT_SETATTR, -100, path.encode(), _AT_RECURSIVE, ctypes.byref(attr),
+                          ctypes.sizeof(attr))
+    _check(0 if result == 0 else -1, f"mount_setattr({path}, read-only)")
+
+
+def _mount(source: bytes | None, target: str, kind: bytes | None, flags: int, data: bytes | None) -> None:
+    result = _c().mount(source, target.encode(), kind, ctypes.c_ulong(flags), data)
+    _check(result, f"mount {target}")
+
+
 def build_seccomp_filter() -> bytes:
     """Compile the job filter to raw BPF: deny escapes with EPERM, allow everything else.
 
@@ -147,6 +218,8 @@ def build_seccomp_filter() -> bytes:
         if _NAMESPACE_FLAGS >> bit & 1:
             filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 1 << bit, 1 << bit))
     filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    # The job must keep dying with its fork server (only matters outside bwrap).
+    filt.add_rule(deny, "prctl", sc.Arg(0, sc.EQ, _PR_SET_PDEATHSIG))
     for name in (
         "ptrace", "process_vm_readv", "process_vm_writev", "personality", "unshare", "setns",
         "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsmount", "fsconfig", "move_mount",
@@ -175,9 +248,14 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def load_seccomp_filter(program: bytes) -> None:
-    """Install a raw BPF program (from ``build_seccomp_filter``); needs no_new_privs first."""
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    result = _c().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
-    _check(result, "prctl(PR_SET_SECCOMP)")
+class SeccompProgram:
+    """A BPF program laid out for the kernel once, so each job installs it with one prctl."""
+
+    def __init__(self, program: bytes) -> None:
+        self._buffer = ctypes.create_string_buffer(program, len(program))
+        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._buffer))
+
+    def load(self) -> None:
+        """Install the filter in this process (irreversible); needs no_new_privs first."""
+        result = _c().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(self._fprog), 0, 0)
+        _check(result, "prctl(PR_SET_SECCOMP)")

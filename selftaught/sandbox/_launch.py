@@ -22,6 +22,7 @@ __all__ = [
     "SANDBOX_ENV",
     "HostReport",
     "bwrap_prefix",
+    "hidden_paths",
     "probe",
     "readable_by_everyone",
     "worker_command",
@@ -123,6 +124,23 @@ def readable_by_everyone(path: str) -> bool:
         if not mode & stat.S_IXOTH or (directory == current and not mode & stat.S_IROTH):
             return False
     return True
+
+
+def hidden_paths() -> list[tuple[str, str]]:
+    """(path, cover) for each interpreter path other uids cannot reach, and the topmost
+    ancestor that hides it (e.g. pyenv under a mode-0700 /root)."""
+    hidden: list[tuple[str, str]] = []
+    for path in _read_only_paths():
+        current = Path(path)
+        for directory in [*reversed(current.parents), current][1:]:
+            try:
+                mode = directory.stat().st_mode
+            except OSError:
+                break
+            if not mode & stat.S_IXOTH and directory != current:
+                hidden.append((path, str(directory)))
+                break
+    return hidden
 
 
 @functools.cache

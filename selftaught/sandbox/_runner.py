@@ -10,6 +10,7 @@ job, done before this module runs. Standard library only (numpy is used if alrea
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -19,9 +20,11 @@ from typing import Any
 
 from selftaught.sandbox import _wire
 
-__all__ = ["ERROR_CLASSES", "serve", "to_plain"]
+__all__ = ["ERROR_CLASSES", "READY_AFTER_S", "serve", "to_plain"]
 
 _MAX_ERROR_CHARS = 2000
+READY_AFTER_S = 0.02
+"""Loading faster than this is charged to the first call's timeout instead of costing a message."""
 
 
 class SelftaughtError(Exception):
@@ -110,7 +113,7 @@ def _describe(exc: BaseException) -> str:
     # A hostile __str__ must not break the runner's own reporting.
     try:
         text = f"{type(exc).__name__}: {exc}"
-    except BaseException:  # noqa: BLE001 - anything can come out of untrusted code
+    except BaseException:  # anything can come out of untrusted code
         text = f"{type(exc).__name__}: <unprintable>"
     return text[:_MAX_ERROR_CHARS]
 
@@ -167,14 +170,14 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
         code = compile(str(job["source"]), "<candidate>", "exec")
     except SyntaxError as exc:
         return None, f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError or ValueError (null bytes)
+    except BaseException as exc:  # e.g. MemoryError or ValueError (null bytes)
         return None, f"does not compile: {_describe(exc)}"
     module = types.ModuleType("candidate")
     module.__dict__.update(ERROR_CLASSES)
     sys.modules["candidate"] = module
     try:
-        exec(code, module.__dict__)  # noqa: S102 - confined process; this is the point
-    except BaseException as exc:  # noqa: BLE001
+        exec(code, module.__dict__)  # confined process; this is the point
+    except BaseException as exc:
         return None, f"error while loading: {_describe(exc)}"
     entry = str(job["entry"])
     function = module.__dict__.get(entry)
@@ -192,7 +195,7 @@ def _one_call(function: Any, args: list[Any]) -> dict[str, Any]:
         ok, error = True, ""
     except Unserializable as exc:
         value, ok, error = None, False, f"unserializable output: {exc}"
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from candidates is a failure too
+    except BaseException as exc:  # SystemExit from candidates is a failure too
         value, ok, error = None, False, _describe(exc)
     result = {"t": "result", "ok": ok, "value": value, "error": error,
               "elapsed_s": time.perf_counter() - started}
@@ -204,7 +207,14 @@ def _one_call(function: Any, args: list[Any]) -> dict[str, Any]:
 
 
 def serve(sock: socket.socket) -> int:
-    """Run the job the broker sends on ``sock``; the return value is the process exit code."""
+    """Run the job the broker sends on ``sock``; the return value is the process exit code.
+
+    Messages out: ``fail`` (the source cannot provide the entry), ``ready`` (loaded; sent only
+    when loading took a while or there are no calls, since each message wakes the broker),
+    ``call`` (a remote method; the broker answers ``ok``/``value`` or ``error_class``/``message``)
+    and one ``result`` per call. The broker counts results, so there is no closing message.
+    """
+    started = time.perf_counter()
     channel = _Channel(sock)
     job = _wire.recv(sock)
     function, reason = _load(job)
@@ -212,7 +222,8 @@ def serve(sock: socket.socket) -> int:
     if function is None:
         channel.send({"t": "fail", "reason": reason})
         return 0
-    channel.send({"t": "ready"})
+    if not job["calls"] or time.perf_counter() - started >= READY_AFTER_S:
+        channel.send({"t": "ready"})
     proxies = {str(spec["name"]): _make_proxy(spec, channel) for spec in job.get("remotes", [])}
     arrays = {int(i) for i in job.get("array_args", [])}
     numpy = sys.modules.get("numpy")
@@ -223,7 +234,6 @@ def serve(sock: socket.socket) -> int:
         result = _one_call(function, args)
         _flush()
         channel.send(result)
-    channel.send({"t": "done"})
     return 0
 
 
@@ -235,7 +245,5 @@ def _resolve(arg: Any, proxies: dict[str, Any]) -> Any:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):  # a candidate may have closed or replaced it
             stream.flush()
-        except BaseException:  # noqa: BLE001, S110 - a candidate may have closed or replaced it
-            pass

@@ -1,20 +1,20 @@
-"""The fork server: a warm process that forks one confined process tree per job.
+"""The fork server: a warm process that forks one confined process per job.
 
 It runs (inside bubblewrap where available) with numpy already imported, and listens on a
 SOCK_SEQPACKET control socket from the broker. ``spawn`` carries the job's two descriptors (its
-message socket and its output pipe) as SCM_RIGHTS; the server forks a trusted *job init*, which
-is pid 1 of a fresh pid namespace when the kernel allows it and a child subreaper otherwise, and
-that init forks the process that confines itself and runs the untrusted code (``_runner``).
-The server reports each job's exit status, kills jobs on request, and wipes their scratch dirs.
-It never reads job messages: those go straight between the job and the broker.
-"""
+message socket and its output pipe) as SCM_RIGHTS; the server forks the job process, which is
+pid 1 of a fresh pid namespace when the kernel allows it (its exit or SIGKILL then takes every
+descendant with it, setsid'd daemons included), confines itself and runs the untrusted code
+(``_runner``). The server reports each job's exit once the whole tree is gone, kills jobs on
+request, and wipes their scratch dirs. It never reads job messages: those go straight between
+the job and the broker."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
-import io
 import json
 import os
 import select
@@ -31,13 +31,14 @@ from selftaught.sandbox import _confine, _runner
 __all__ = ["main"]
 
 _SETUP_FAILED = 71
-_INIT_FAILED = 72
+_PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
 
 @dataclass
 class _Entry:
     job: str
     scratch: str
+    status_fd: int  # where the exit status goes; the broker waits on it
 
 
 class ForkServer:
@@ -45,7 +46,9 @@ class ForkServer:
 
     def __init__(self, control: socket.socket, settings: dict[str, Any]) -> None:
         self.control = control
-        self.env: dict[str, str] = dict(settings.get("env", {}))
+        # Jobs inherit this environment; setting it once here saves each job doing it.
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(settings.get("env", {})).items()})
         self.scratch_root = str(settings["scratch_root"])
         self.jobs: dict[int, _Entry] = {}
         self.notes: list[str] = []
@@ -54,22 +57,63 @@ class ForkServer:
         for name in settings.get("preload", []):
             try:
                 importlib.import_module(str(name))
-            except Exception as exc:  # noqa: BLE001 - a missing optional module is a note, not fatal
+            except Exception as exc:  # a missing optional module is a note, not fatal
                 self.notes.append(f"could not preload {name}: {type(exc).__name__}: {exc}")
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed()  # the first seeding costs ~25 ms of lazy set-up; pay it once here
         self.own_pidns = _confine.allow_pid_namespaces() if settings.get("pid_namespaces") else None
-        self.seccomp: bytes | None = None
+        self.seccomp: _confine.SeccompProgram | None = None
         if settings.get("seccomp"):
             try:
-                self.seccomp = _confine.build_seccomp_filter()
-            except Exception as exc:  # noqa: BLE001
+                self.seccomp = _confine.SeccompProgram(_confine.build_seccomp_filter())
+            except Exception as exc:
                 self.notes.append(f"seccomp unavailable: {type(exc).__name__}: {exc}")
         self.drop_uid = bool(settings.get("drop_uid")) and os.geteuid() == 0
+        self.tmpfs_mb = int(settings.get("tmpfs_mb", 64))
+        self.expose = [(str(path), str(cover)) for path, cover in settings.get("expose", [])]
+        self.private_mounts = False
+        if settings.get("private_mounts"):
+            self._try_private_mounts()
         with contextlib.suppress(OSError):
             _confine.set_dumpable(False)
+        # Move everything imported so far out of the collector's sight: a job's garbage
+        # collections then do not touch (and copy-on-write) the server's objects.
+        gc.collect()
+        gc.freeze()
 
     def hello(self) -> dict[str, Any]:
         return {"t": "hello", "pid_namespaces": self.own_pidns is not None,
-                "seccomp": self.seccomp is not None, "uid_drop": self.drop_uid, "notes": self.notes}
+                "seccomp": self.seccomp is not None, "uid_drop": self.drop_uid,
+                "private_mounts": self.private_mounts, "notes": self.notes}
+
+    def _try_private_mounts(self) -> None:
+        """Try, in a throwaway job-like child, a private mount namespace and the uid drop in it."""
+        if self.own_pidns is None:
+            self.notes.append("no pid namespace per job, so no private mount namespace either")
+            self.drop_uid = False
+            return
+        _confine.new_pid_namespace_for_next_child()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _confine.private_mounts(1, self.expose)
+                code = 2
+                if self.drop_uid:
+                    _confine.drop_to_uid(_PROBE_UID)
+                    with open(os.__file__, "rb"):
+                        pass
+                code = 0
+            finally:
+                os._exit(code)
+        _confine.restore_pid_namespace(self.own_pidns)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        self.private_mounts = code in (0, 2)
+        if not self.private_mounts:
+            self.notes.append("jobs cannot get a private mount namespace (read-only host, own /tmp, /proc)")
+        if code != 0:
+            self.drop_uid = False
 
     def serve(self) -> None:
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -78,11 +122,11 @@ class ForkServer:
         self._send(self.hello())
         try:
             while True:
-                ready, _, _ = select.select([self.control, wake_read], [], [], 1.0)
+                ready, _, _ = select.select([self.control.fileno(), wake_read], [], [], 1.0)
                 if wake_read in ready:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_read, 4096)
-                if self.control in ready and not self._handle_request():
+                if self.control.fileno() in ready and not self._handle_request():
                     return
                 self._reap()
         finally:
@@ -95,8 +139,8 @@ class ForkServer:
                 os.close(fd)
             return False
         request = json.loads(data)
-        if request.get("op") == "spawn" and len(fds) == 2:
-            self._spawn(request, fds[0], fds[1])
+        if request.get("op") == "spawn" and len(fds) == 3:
+            self._spawn(request, fds[0], fds[1], fds[2])
         elif request.get("op") == "kill":
             self._kill(str(request["job"]))
         else:
@@ -107,14 +151,15 @@ class ForkServer:
     def _send(self, message: dict[str, Any]) -> None:
         self.control.send(json.dumps(message).encode())
 
-    def _spawn(self, request: dict[str, Any], job_fd: int, out_fd: int) -> None:
+    def _spawn(self, request: dict[str, Any], job_fd: int, out_fd: int, status_fd: int) -> None:
         job = str(request["job"])
         uid = request.get("uid") if self.drop_uid else None
         scratch = os.path.join(self.scratch_root, f"job-{job}")
         try:
-            os.mkdir(scratch, 0o700)
-            if uid is not None:
-                os.chown(scratch, uid, uid)
+            if not self.private_mounts:
+                os.mkdir(scratch, 0o700)
+                if uid is not None:
+                    os.chown(scratch, uid, uid)
             if self.own_pidns is not None:
                 _confine.new_pid_namespace_for_next_child()
             try:
@@ -129,22 +174,18 @@ class ForkServer:
             os.close(job_fd)
             os.close(out_fd)
             shutil.rmtree(scratch, ignore_errors=True)
-            self._send({"t": "exit", "job": job, "status": None, "error": f"fork failed: {exc}"})
+            _report(status_fd, {"status": None, "error": f"fork failed: {exc}"})
             return
         if pid == 0:
-            self._job_init(job_fd, out_fd, scratch, uid, dict(request.get("limits", {})))
+            self._job_process(job_fd, out_fd, scratch, uid, dict(request.get("limits", {})))
         os.close(job_fd)
         os.close(out_fd)
-        self.jobs[pid] = _Entry(job, scratch)
+        self.jobs[pid] = _Entry(job, scratch, status_fd)
 
     def _kill(self, job: str) -> None:
         for pid, entry in self.jobs.items():
             if entry.job == job:
-                # In a pid namespace the init's death takes the whole tree; a subreaper init
-                # needs SIGTERM so it can sweep its descendants first.
-                sig = signal.SIGKILL if self.own_pidns is not None else signal.SIGTERM
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
+                _kill_tree(pid)
 
     def _reap(self) -> None:
         while True:
@@ -156,13 +197,14 @@ class ForkServer:
                 return
             entry = self.jobs.pop(pid, None)
             if entry is not None:
+                if self.own_pidns is None:
+                    _kill_tree(pid)  # without a namespace, at least its process group goes too
                 shutil.rmtree(entry.scratch, ignore_errors=True)
-                self._send({"t": "exit", "job": entry.job, "status": os.waitstatus_to_exitcode(status)})
+                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status)})
 
     def _kill_all(self) -> None:
         for pid in list(self.jobs):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            _kill_tree(pid)
         deadline = time.monotonic() + 5
         while self.jobs and time.monotonic() < deadline:
             try:
@@ -172,56 +214,44 @@ class ForkServer:
             entry = self.jobs.pop(pid, None)
             if entry is not None:
                 shutil.rmtree(entry.scratch, ignore_errors=True)
+                _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})
 
-    # --- in the forked job init (trusted) ------------------------------------------------------
-
-    def _job_init(self, job_fd: int, out_fd: int, scratch: str, uid: int | None,
-                  limits: _confine.LimitSpec) -> None:
-        try:
-            signal.set_wakeup_fd(-1)
-            in_namespace = self.own_pidns is not None
-            stop = signal.SIGKILL if in_namespace else signal.SIGTERM
-            _confine.set_parent_death_signal(stop)
-            self.control.close()
-            if not in_namespace:
-                _confine.set_child_subreaper()
-                signal.signal(signal.SIGTERM, _raise_stop)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            child = os.fork()
-            if child == 0:
-                self._job_process(job_fd, out_fd, scratch, uid, limits)
-            os.close(job_fd)
-            os.close(out_fd)
-            code = _wait_for(child)
-            if not in_namespace:
-                _sweep_descendants()
-            os._exit(code)
-        except _Stop:
-            _sweep_descendants()
-            os._exit(128 + signal.SIGKILL)
-        except BaseException:  # noqa: BLE001 - never return into the server loop from a fork
-            os._exit(_INIT_FAILED)
+    # --- in the forked job process, before it runs untrusted code --------------------------------
 
     def _job_process(self, job_fd: int, out_fd: int, scratch: str, uid: int | None,
                      limits: _confine.LimitSpec) -> None:
         try:
-            os.setsid()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            # If the server dies, so does the job (and with it the job's pid namespace).
+            _confine.set_parent_death_signal(signal.SIGKILL)
+            self.control.close()
+            # Its own process group, in the server's session, which has no controlling terminal
+            # (bwrap --new-session or start_new_session made it). setsid() here would cost ~3 ms
+            # per job: the kernel builds a new scheduler autogroup for every new session.
+            os.setpgid(0, 0)
             _rewire_fds(job_fd, out_fd)
+            if self.private_mounts:
+                _confine.private_mounts(self.tmpfs_mb, self.expose)
+                scratch = "/tmp/job"
+                os.mkdir(scratch, 0o700)
+                if uid is not None:
+                    os.chown(scratch, uid, uid)
             os.chdir(scratch)
-            os.environ.clear()
-            os.environ.update(self.env)
             _confine.set_limits(limits)
             if uid is not None:
                 _confine.drop_to_uid(uid)
+            else:
+                _confine.drop_capabilities()
             _confine.set_no_new_privs()
             if self.seccomp is not None:
-                _confine.load_seccomp_filter(self.seccomp)
+                self.seccomp.load()
             numpy = sys.modules.get("numpy")
-            if numpy is not None:
-                numpy.random.seed()  # a fresh process would not share the server's RNG state
-        except BaseException as exc:  # noqa: BLE001
-            os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
+            if numpy is not None:  # a fresh process would not share the server's RNG state
+                numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+        except BaseException as exc:  # never return into the server loop from a fork
+            with contextlib.suppress(BaseException):
+                os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
             os._exit(_SETUP_FAILED)
         code = 1
         try:
@@ -233,41 +263,22 @@ class ForkServer:
             os._exit(code)
 
 
-class _Stop(Exception):
-    pass
+def _report(status_fd: int, status: dict[str, Any]) -> None:
+    """Tell the broker a job's tree is gone (a pipe write of a few bytes never blocks)."""
+    with contextlib.suppress(OSError):
+        os.write(status_fd, json.dumps(status).encode())
+    os.close(status_fd)
 
 
-def _raise_stop(*_: object) -> None:
-    raise _Stop
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a job: as pid 1 of its namespace its death takes every descendant with it.
 
-
-def _wait_for(child: int) -> int:
-    """Reap everything (we may be pid 1) until ``child`` exits; its status as an exit code."""
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == child:
-            code = os.waitstatus_to_exitcode(status)
-            return code if code >= 0 else 128 - code
-
-
-def _sweep_descendants() -> None:
-    """Kill every descendant; orphans reparent to us (subreaper), so repeat until none is left."""
-    me = os.getpid()
-    for _ in range(10000):
-        try:
-            with open(f"/proc/{me}/task/{me}/children") as handle:
-                children = [int(p) for p in handle.read().split()]
-        except OSError:
-            children = []
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        try:
-            while os.waitpid(-1, 0 if children else os.WNOHANG)[0] > 0:
-                pass
-        except ChildProcessError:
-            if not children:
-                return
+    Without a namespace this also kills the job's process group, which a descendant that
+    called setsid() escapes; that weaker mode is reported as a missing layer.
+    """
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
 
 
 def _rewire_fds(job_fd: int, out_fd: int) -> None:
@@ -280,10 +291,8 @@ def _rewire_fds(job_fd: int, out_fd: int) -> None:
     os.dup2(out_high, 2)
     os.dup2(job_high, 3)
     os.closerange(4, 1 << 20)
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True,
-                                  errors="backslashreplace")
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
-                                  errors="backslashreplace")
+    # sys.stdout and sys.stderr keep their objects (the server never writes to them), now on
+    # the pipe; the runner flushes them after every call.
 
 
 def main(argv: list[str]) -> int:

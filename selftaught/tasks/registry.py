@@ -24,7 +24,7 @@ TaskFactory = Callable[[], Task]
 Register = Callable[[str, TaskFactory], None]
 
 _GROUP = "selftaught.tasks"
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a factory may itself call get_task
 _factories: dict[str, TaskFactory] = {}
 _built: dict[str, Task] = {}
 _loaded = False

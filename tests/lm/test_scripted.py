@@ -35,7 +35,7 @@ def test_function_script_and_history() -> None:
 
 def test_bad_scripts_are_refused() -> None:
     with pytest.raises(TypeError):
-        ScriptedLM("abc")  # type: ignore[arg-type]
+        ScriptedLM("abc")
     with pytest.raises(ValueError):
         ScriptedLM([])
 

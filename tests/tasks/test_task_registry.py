@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import pytest
 
 from selftaught.errors import TaskError
@@ -10,7 +12,8 @@ from selftaught.tasks import Task, get_task, list_tasks, registry
 
 def test_builtins_are_listed_and_cached() -> None:
     names = list_tasks()
-    assert {"lpn", "parity"} <= set(names) and names == sorted(names)
+    assert set(names) >= {"lpn", "parity", "string_grid", "qap", "three_sat", "maxcut"}
+    assert names == sorted(names)
     task = get_task("lpn")
     assert task is get_task("lpn")
     assert isinstance(task, Task) and task.name == "lpn"
@@ -36,3 +39,48 @@ def test_bad_registrations_are_task_errors() -> None:
         registry._register("x", 3)  # type: ignore[arg-type]
     with pytest.raises(TaskError, match="registered twice"):
         registry._register("lpn", lambda: get_task("lpn"))
+
+
+def register_demo(register: registry.Register) -> None:
+    """A package's entry point: registers the example task file under another name."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "tasks" / "knapsack.py"
+    register("demo_knapsack", lambda: get_task(str(example)))
+
+
+def register_broken(register: registry.Register) -> None:
+    raise RuntimeError("cannot start")
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_factories", {})
+    monkeypatch.setattr(registry, "_built", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+
+
+def fake_entry_points(*values: str) -> object:
+    points = [
+        importlib.metadata.EntryPoint(name=f"p{i}", value=value, group="selftaught.tasks")
+        for i, value in enumerate(values)
+    ]
+    return lambda group: points if group == "selftaught.tasks" else []
+
+
+@pytest.mark.usefixtures("fresh_registry")
+def test_entry_point_plugins_add_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", fake_entry_points("tests.tasks.test_task_registry:register_demo")
+    )
+    assert {"demo_knapsack", "lpn", "qap"} <= set(list_tasks())  # built-ins still load without metadata
+    assert get_task("demo_knapsack").name == "knapsack"
+
+
+@pytest.mark.usefixtures("fresh_registry")
+def test_broken_entry_point_is_a_task_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", fake_entry_points("tests.tasks.test_task_registry:register_broken")
+    )
+    with pytest.raises(TaskError, match="task plugin 'p0'.*failed to load: cannot start"):
+        list_tasks()

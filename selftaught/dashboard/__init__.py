@@ -1,0 +1,11 @@
+"""A read-only web dashboard over the run store: runs, one run's curve and improver lineage,
+programs with diffs, LM calls and a compare view.
+
+Imports no engine code (only the standard library, ``selftaught.errors`` and the read-only
+queries of ``selftaught.report``); never runs stored code; escapes every stored string.
+``selftaught dashboard`` calls ``serve``; tests and embedders use ``make_server``.
+"""
+
+from selftaught.dashboard.server import CSP, DEFAULT_HOST, DEFAULT_PORT, DashboardServer, make_server, serve
+
+__all__ = ["CSP", "DEFAULT_HOST", "DEFAULT_PORT", "DashboardServer", "make_server", "serve"]

@@ -1,0 +1,81 @@
+"""The LM calls of a run: a paginated list with previews, and one call's prompt and responses in full.
+
+Prompts and responses are untrusted LM text; they are shown escaped inside ``<pre>`` only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from selftaught.dashboard import queries
+from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, pre, run_url, table
+
+__all__ = ["CALLS_PER_PAGE", "lm_call_page", "lm_calls_page"]
+
+CALLS_PER_PAGE = 25
+_PREVIEW = 120
+_NO_RESPONSES = '<p class="muted">No responses.</p>'
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _PREVIEW else flat[: _PREVIEW - 1] + "…"
+
+
+def _run_exists(db: sqlite3.Connection, run_id: str) -> None:
+    if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+        raise NotFound(f"no run {run_id!r}")
+
+
+def lm_calls_page(db: sqlite3.Connection, run_id: str, page: int = 1) -> str:
+    """One page of the run's LM calls: tag, model, tokens, latency, cost, cached flag, previews."""
+    _run_exists(db, run_id)
+    pager = Pager(max(1, page), CALLS_PER_PAGE, queries.count_lm_calls(db, run_id))
+    if page > pager.pages:
+        raise NotFound(f"no page {page} of LM calls")
+    calls = queries.lm_call_page(db, run_id, pager.size, pager.offset)
+    rows = [
+        [Cell(link(run_url(run_id, "lm", c.id), f"#{c.id}"), True), c.tag, c.model, Cell(str(c.n), True),
+         Cell(f"{c.prompt_tokens:,}", True), Cell(f"{c.completion_tokens:,}", True),
+         Cell(f"{c.latency_s:.2f} s", True), Cell(f"${c.cost_usd:.5f}", True), "yes" if c.cached else "no",
+         _preview(c.prompt), _preview(" | ".join(c.responses))]
+        for c in calls
+    ]
+    body = (
+        f"<h1>LM calls of run {link(run_url(run_id), run_id)}</h1>"
+        + pager.html(run_url(run_id, "lm"))
+        + table(["call", "tag", "model", "n", "prompt tokens", "completion tokens", "latency", "cost", "cached",
+                 "prompt", "responses"], rows, empty="No LM calls yet.")
+        + pager.html(run_url(run_id, "lm"))
+    )
+    return layout(f"LM calls of {run_id}", body)
+
+
+def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
+    """One LM call in full: numbers, system message, prompt and every response."""
+    call = queries.lm_call(db, run_id, call_id)
+    if call is None:
+        raise NotFound(f"no LM call {call_id} in run {run_id!r}")
+    facts = table(None, [
+        ["run", Cell(link(run_url(run_id), run_id))], ["tag", call.tag], ["model", call.model],
+        ["samples (n)", str(call.n)], ["temperature", f"{call.temperature:g}"],
+        ["tokens", f"{call.prompt_tokens:,} prompt + {call.completion_tokens:,} completion"],
+        ["latency", f"{call.latency_s:.3f} s"], ["cost", f"${call.cost_usd:.6f}"],
+        ["cached", "yes" if call.cached else "no"],
+    ])
+    responses = "".join(f"<h3>Response {i + 1} of {len(call.responses)}</h3>{pre(text, 'response')}"
+                        for i, text in enumerate(call.responses))
+    body = (
+        f"<h1>LM call #{call.id}</h1>"
+        f'<p>{link(run_url(run_id, "lm", page=1 + _position(db, run_id, call.id) // CALLS_PER_PAGE), "« all calls")}'
+        "</p>"
+        f"{facts}<h2>System</h2>{pre(call.system, 'system')}<h2>Prompt</h2>{pre(call.prompt, 'prompt')}"
+        f"<h2>Responses</h2>{responses or _NO_RESPONSES}"
+    )
+    return layout(f"LM call #{call.id}", body)
+
+
+def _position(db: sqlite3.Connection, run_id: str, call_id: int) -> int:
+    """How many of the run's calls come before this one (to link back to its page of the list)."""
+    return int(db.execute("SELECT COUNT(*) FROM lm_calls WHERE run_id=? AND id<?", (run_id, call_id)).fetchone()[0])
+

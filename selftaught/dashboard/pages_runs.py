@@ -1,0 +1,152 @@
+"""The runs list and the run page (summary, meta-utility curve, iterations, improver lineage)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from selftaught.dashboard import queries
+from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
+from selftaught.dashboard.svgchart import meta_utility_svg
+from selftaught.errors import StoreError
+from selftaught.report.page import fmt_score
+from selftaught.report.readstore import IterationRow, RunSummary, iterations, list_runs, run_summary
+
+__all__ = ["REFRESH_S", "run_page", "runs_page"]
+
+REFRESH_S = 5
+"""Seconds between reloads of a page showing a run that is still going."""
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _status(status: str) -> Cell:
+    return Cell(f'<span class="status-{esc(status)}">{esc(status)}</span>')
+
+
+def runs_page(db: sqlite3.Connection) -> str:
+    """Every run with its status, task, LM, cost, best val score and steps; refreshes while one runs."""
+    runs = list_runs(db)
+    rows: list[list[Cell | str]] = [
+        [Cell(link(run_url(r.id), r.id)), _status(r.status), r.task, r.lm, _when(r.created_at),
+         Cell(str(r.steps), True), Cell(esc(fmt_score(r.best_val)), True), Cell(f"{r.lm_calls:,}", True),
+         Cell(f"${r.cost_usd:.4f}", True)]
+        for r in runs
+    ]
+    live = any(r.status == "running" for r in runs)
+    body = "<h1>Runs</h1>" + table(
+        ["run", "status", "task", "LM", "started", "steps", "best val", "LM calls", "cost"], rows,
+        empty="No runs in this store yet.",
+    )
+    if live:
+        body += f'<p class="muted">A run is going: this page reloads every {REFRESH_S} s.</p>'
+    return layout("runs", body, REFRESH_S if live else None)
+
+
+def _lineage(db: sqlite3.Connection, run: RunSummary, rows: list[IterationRow]) -> str:
+    """The improvers as a tree by ``parent_id``, the adopted ones (incumbents after an accepted step) marked."""
+    nodes = queries.improver_nodes(db, run.id)
+    if not nodes:
+        return '<p class="muted">No improvers yet.</p>'
+    adopted = {r.incumbent_id for r in rows if r.accepted}
+    scored = {r.candidate_id: r for r in rows if r.candidate_id is not None}
+    flagged = dict(db.execute(
+        "SELECT program_id, COUNT(*) FROM findings WHERE run_id=? GROUP BY program_id", (run.id,)
+    ).fetchall())
+    ids = {node for node, _ in nodes}
+    children: dict[int | None, list[int]] = {}
+    for node, parent in nodes:
+        children.setdefault(parent if parent in ids else None, []).append(node)
+
+    def label(node: int) -> str:
+        parts = [link(run_url(run.id, "programs", node), f"improver #{node}")]
+        step = scored.get(node)
+        if step is not None:
+            parts.append(esc(f"t={step.t} val {fmt_score(step.val, step.val_se)} test {fmt_score(step.test)}"))
+        if node in adopted:
+            parts.append("<strong>★ adopted</strong>")
+        if flagged.get(node):
+            parts.append(f'<span class="status-failed">{int(flagged[node])} finding(s)</span>')
+        return '<span class="node">' + " · ".join(parts) + "</span>"
+
+    out = ['<ul class="lineage">']
+    stack: list[tuple[int, bool]] = [(node, False) for node in reversed(children.get(None, []))]
+    while stack:  # iterative depth-first walk: a long chain of improvers cannot overflow the stack
+        node, closing = stack.pop()
+        if closing:
+            out.append("</ul></li>")
+            continue
+        cls = ' class="adopted"' if node in adopted else ""
+        kids = children.get(node, [])
+        if not kids:
+            out.append(f"<li{cls}>{label(node)}</li>")
+            continue
+        out.append(f"<li{cls}>{label(node)}<ul>")
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in reversed(kids))
+    out.append("</ul>")
+    return "".join(out)
+
+
+def _iterations_table(run_id: str, rows: list[IterationRow]) -> str:
+    def program_link(program_id: int | None) -> Cell:
+        return Cell("–" if program_id is None else link(run_url(run_id, "programs", program_id), f"#{program_id}"))
+
+    return table(
+        ["t", "candidate", "incumbent", "val", "test", "accepted", "reason"],
+        [[Cell(str(r.t), True), program_link(r.candidate_id), program_link(r.incumbent_id),
+          Cell(esc(fmt_score(r.val, r.val_se)), True), Cell(esc(fmt_score(r.test, r.test_se)), True),
+          "yes" if r.accepted else "no", r.reason] for r in rows],
+        empty="No iterations yet.",
+    )
+
+
+def _compare_form(run_id: str, nodes: list[tuple[int, int | None]]) -> str:
+    if len(nodes) < 2:
+        return ""
+
+    def select(name: str, chosen: int) -> str:
+        options = "".join(
+            f'<option value="{node}"{" selected" if node == chosen else ""}>improver #{node}</option>'
+            for node, _ in nodes
+        )
+        return f'<select name="{name}">{options}</select>'
+
+    return (f'<h2>Compare two improvers</h2><form class="compare" method="get" '
+            f'action="{esc(run_url(run_id, "compare"))}">{select("a", nodes[0][0])} → {select("b", nodes[-1][0])} '
+            '<button type="submit">compare</button></form>')
+
+
+def run_page(db: sqlite3.Connection, run_id: str) -> str:
+    """One run: summary, the meta-utility curve, its iterations and its improver lineage."""
+    try:
+        run = run_summary(db, run_id)
+    except StoreError as exc:
+        raise NotFound(str(exc)) from exc
+    rows = iterations(db, run_id)
+    programs = queries.program_counts(db, run_id)
+    events = queries.event_counts(db, run_id)
+    summary = table(None, [
+        ["status", _status(run.status)], ["task", run.task], ["LM", run.lm], ["seed", str(run.seed)],
+        ["started", _when(run.created_at)], ["last update", _when(run.updated_at)], ["message", run.message],
+        ["steps", str(run.steps)], ["best val", fmt_score(run.best_val)],
+        ["LM calls", Cell(link(run_url(run_id, "lm"), f"{run.lm_calls:,} calls"))],
+        ["tokens", f"{run.prompt_tokens:,} prompt + {run.completion_tokens:,} completion"],
+        ["cost", f"${run.cost_usd:.4f}"],
+        ["programs", ", ".join(f"{n:,} {kind}" for kind, n in sorted(programs.items())) or "none"],
+        ["events", ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"],
+    ])
+    body = (
+        f"<h1>Run {esc(run.id)}</h1>{summary}"
+        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows)}"
+        f"<h2>Iterations</h2>{_iterations_table(run_id, rows)}"
+        "<h2>Improver lineage</h2><p class=\"muted\">Highlighted: improvers the loop adopted.</p>"
+        f"{_lineage(db, run, rows)}"
+        f"{_compare_form(run_id, queries.improver_nodes(db, run_id))}"
+        f"<h2>Configuration</h2>{pre(json.dumps(run.config, indent=2, sort_keys=True))}"
+    )
+    live = run.status == "running"
+    return layout(f"run {run.id}", body, REFRESH_S if live else None)

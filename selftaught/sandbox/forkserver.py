@@ -1,0 +1,187 @@
+"""``ForkServerSandbox``: the production ``Sandbox``, a pool of warm fork-server workers.
+
+Each job gets a fresh process tree forked from a worker that has numpy imported, so a job costs
+milliseconds. Jobs run concurrently from any number of threads; a semaphore with one slot per
+worker bounds how many compute at once, and a job waiting on its handler gives its slot back, so
+nesting (improver -> handler -> solution job) cannot deadlock. Layers in force on this host are
+decided once at construction and exposed as ``layers``; weaker-than-full isolation is reported
+loudly on stderr and in ``warnings`` (``SandboxConfig.strict`` makes it an error instead).
+Protocol details live in ``_session`` (broker side), ``_worker`` and ``_runner`` (sandbox side).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from selftaught.config import SandboxConfig
+from selftaught.errors import SandboxError
+from selftaught.records import Job, Outcome
+from selftaught.sandbox import _launch
+from selftaught.sandbox._session import JobSession
+from selftaught.sandbox._workerproc import WorkerProcess
+from selftaught.sandbox.base import Handler
+
+__all__ = ["DEFAULT_PRELOAD", "ForkServerSandbox"]
+
+DEFAULT_PRELOAD: tuple[str, ...] = (
+    "numpy", "json", "math", "random", "itertools", "collections", "functools", "heapq", "bisect",
+    "re", "string", "copy", "typing", "dataclasses", "statistics", "fractions", "decimal",
+)
+"""Modules every worker imports once, so jobs that use them start warm."""
+
+_UID_BASE_RANGE = (1_000_000, 2_000_000_000)
+_UIDS_PER_SANDBOX = 100_000
+_MB = 1024 * 1024
+
+
+class ForkServerSandbox:
+    """Runs untrusted jobs in forked, confined processes; safe to call from many threads."""
+
+    def __init__(self, config: SandboxConfig, *, bubblewrap: bool | None = None,
+                 preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
+        """Start ``config.workers`` workers.
+
+        ``bubblewrap``: None uses it when the host allows, False never does (the rlimit, seccomp
+        and pid-namespace layers still apply), True requires it. Raises ``SandboxError`` when a
+        required layer is missing or a worker cannot start.
+        """
+        self.config = config
+        host = _launch.probe()
+        self._use_bwrap = host.bubblewrap if bubblewrap is None else bubblewrap
+        self.warnings: list[str] = []
+        if self._use_bwrap and not host.bubblewrap:
+            raise SandboxError(f"bubblewrap was required but does not work: {host.bubblewrap_error}")
+        if not self._use_bwrap:
+            why = "disabled by the caller" if bubblewrap is False else host.bubblewrap_error
+            self.warnings.append(f"bubblewrap not in use ({why}): sandboxed code can read the host "
+                                 "filesystem where its uid may; its network is cut by seccomp only")
+        self._dir = Path(tempfile.mkdtemp(prefix="selftaught-sandbox-"))
+        self._dir.chmod(0o711)
+        self._settings: dict[str, Any] = {
+            "env": dict(_launch.SANDBOX_ENV),
+            "preload": list(preload),
+            "pid_namespaces": True,
+            "seccomp": True,
+            "drop_uid": host.root,
+            "private_mounts": not self._use_bwrap,  # bwrap already gives the worker its own view
+            "expose": [] if self._use_bwrap else _launch.hidden_paths(),
+            "tmpfs_mb": config.tmpfs_mb,
+        }
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(config.workers)
+        self._counter = itertools.count()
+        self._uid_base = random.SystemRandom().randrange(*_UID_BASE_RANGE)
+        self._closed = False
+        # Workers are launched from one long-lived thread: bwrap's --die-with-parent fires when
+        # the *thread* that started it exits, which an arbitrary caller thread may soon do.
+        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
+        self._workers: list[WorkerProcess] = []
+        try:
+            futures = [self._launcher.submit(self._start_worker, i) for i in range(config.workers)]
+            self._workers = [f.result() for f in futures]
+        except BaseException:
+            self.close()
+            raise
+        hello = self._workers[0].hello
+        self._layers = self._compute_layers(hello)
+        self.warnings += [str(note) for note in hello.get("notes", [])]
+        if not hello.get("seccomp"):
+            self.warnings.append("seccomp is not active: sandboxed code may open network sockets")
+        if host.root and not hello.get("uid_drop"):
+            self.warnings.append("sandboxed code keeps uid 0 (without capabilities): RLIMIT_NPROC does not "
+                                 "bound fork bombs and root-owned files stay readable")
+        if not hello.get("pid_namespaces"):
+            self.warnings.append("no pid namespace per job: whole-tree kills rely on a subreaper sweep")
+        if config.strict and self.warnings:
+            self.close()
+            raise SandboxError("strict sandbox refused: " + "; ".join(self.warnings))
+        for warning in self.warnings:
+            print(f"selftaught sandbox WARNING: {warning}", file=sys.stderr, flush=True)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The isolation layers in force, e.g. ``("fork", "rlimits", "bwrap", "seccomp", ...)``."""
+        return self._layers
+
+    def run(self, job: Job, handler: Handler | None = None) -> Outcome:
+        """Run ``job`` to completion, failure or timeout; candidate faults come back as data."""
+        if job.call_timeout_s <= 0:
+            raise SandboxError(f"call_timeout_s must be positive, not {job.call_timeout_s}")
+        worker = self._pick_worker()
+        number = next(self._counter)
+        uid = self._uid_base + number % _UIDS_PER_SANDBOX
+        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024)
+        return session.run(worker, str(number), uid, self._limits(job, worker))
+
+    def close(self) -> None:
+        """Stop every worker and its jobs; nothing is left running afterwards."""
+        with self._lock:
+            self._closed = True
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+        self._launcher.shutdown(wait=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> ForkServerSandbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _start_worker(self, index: int) -> WorkerProcess:
+        settings = dict(self._settings)
+        if self._use_bwrap:
+            settings["scratch_root"] = _launch.BWRAP_SCRATCH_ROOT
+        else:
+            settings["scratch_root"] = str(self._dir / f"scratch-{index}")
+        worker = WorkerProcess(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb)
+        worker.start()
+        return worker
+
+    def _pick_worker(self) -> WorkerProcess:
+        with self._lock:
+            if self._closed:
+                raise SandboxError("the sandbox is closed")
+            for i, worker in enumerate(self._workers):
+                if not worker.alive:  # died (its jobs died with it): start a fresh one
+                    worker.stop()
+                    self._workers[i] = self._launcher.submit(self._start_worker, worker.index).result()
+            return min(self._workers, key=lambda w: w.in_flight)
+
+    def _limits(self, job: Job, worker: WorkerProcess) -> dict[str, int]:
+        # CPU time for the whole job: every call at its limit plus loading, plus a margin.
+        cpu_s = math.ceil(job.call_timeout_s * (len(job.calls) + 1)) + 1
+        limits = {"AS": self.config.memory_mb * _MB, "CPU": cpu_s, "FSIZE": self.config.file_size_mb * _MB,
+                  "NOFILE": self.config.open_files, "CORE": 0}
+        if worker.hello.get("uid_drop"):
+            limits["NPROC"] = self.config.max_processes
+        return limits
+
+    def _compute_layers(self, hello: dict[str, Any]) -> tuple[str, ...]:
+        layers = ["fork", "new-session", "rlimits", "clean-env", "scratch-dir"]
+        if hello.get("pid_namespaces"):
+            layers.append("pid-namespace")
+        else:
+            layers.append("subreaper")
+        if hello.get("private_mounts"):
+            layers.append("mount-namespace")
+        layers.append("uid" if hello.get("uid_drop") else "no-capabilities")
+        layers.append("no-new-privs")
+        if hello.get("seccomp"):
+            layers.append("seccomp")
+        if self._use_bwrap:
+            layers.append("bwrap")
+        return tuple(layers)

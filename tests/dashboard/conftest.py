@@ -1,0 +1,62 @@
+"""A dashboard served on a free loopback port over a store built by ``tests.report.builders``."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from selftaught.dashboard import DashboardServer, make_server
+from tests.report.builders import Built, build_store
+
+
+@dataclass
+class Page:
+    status: int
+    headers: Message
+    text: str
+
+
+def fetch(base_url: str, path: str, method: str = "GET") -> Page:
+    """The answer to one request, error statuses included."""
+    request = urllib.request.Request(base_url.rstrip("/") + path, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return Page(answer.status, answer.headers, answer.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Page(exc.code, exc.headers, exc.read().decode("utf-8"))
+
+
+@dataclass
+class Served:
+    url: str
+    built: Built
+    log: list[str]
+
+    def get(self, path: str, method: str = "GET") -> Page:
+        return fetch(self.url, path, method)
+
+
+def serve_in_thread(db_path: Path, log: list[str]) -> tuple[DashboardServer, threading.Thread]:
+    server = make_server(db_path, "127.0.0.1", 0, log=log.append)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    built = build_store(tmp_path_factory.mktemp("dash") / "runs")
+    log: list[str] = []
+    server, thread = serve_in_thread(built.db_path, log)
+    yield Served(server.url, built, log)
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

@@ -1,0 +1,70 @@
+"""A run store filled through ``RunStore`` for the report and dashboard tests, hostile text included."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from selftaught.records import Iteration, LMRequest, LMResponse
+from selftaught.store import RunRecorder, RunStore
+
+XSS_RESPONSE = "```python\n<script>window.__xss = 1; alert(1)</script>\n```"
+XSS_SOURCE = 'def improve_algorithm(s, u, lm):\n    """</pre><script>window.__xss = 2</script>"""\n    return s\n'
+SEED = "def improve_algorithm(initial_solution, utility, language_model):\n    return initial_solution\n"
+CHILD = SEED.replace("return initial_solution", "best = initial_solution\n    return best  # beam search")
+
+
+@dataclass(frozen=True)
+class Built:
+    db_path: Path
+    finished: str
+    running: str
+    empty: str
+    seed_id: int
+    child_id: int
+    hostile_id: int
+    solution_id: int
+    hostile_call: int
+
+
+def build_store(runs_dir: Path) -> Built:
+    """Three runs: a finished one with a lineage, findings, tags, evaluations and LM calls (some
+    hostile); a running one with missing standard errors; an empty one with no iterations."""
+    store = RunStore.in_dir(runs_dir)
+    finished = store.create_run("lpn", "openai:gpt-x", 0, {"iterations": 3, "repeats": 2}, ["rlimits"])
+    rec = RunRecorder(store, finished)
+    seed = rec.program("improver", SEED)
+    rec.iteration(Iteration(0, seed, seed, 0.50, 0.02, 0.48, 0.03, True, "seed improver"))
+    child = rec.program("improver", CHILD, parent_id=seed)
+    store.add_strategy_tags(finished, child, ["beam_search"], "code")
+    rec.iteration(Iteration(1, child, child, 0.62, 0.02, 0.60, 0.03, True, "adopted: val 0.62 > 0.50"))
+    hostile = rec.program("improver", XSS_SOURCE, parent_id=child)
+    store.add_findings(finished, hostile, [("sandbox_disable", "use_sandbox=False <b>bold</b>", 2)])
+    reason = "kept incumbent <script>window.__xss = 3</script>"
+    rec.iteration(Iteration(2, hostile, child, 0.40, 0.05, 0.41, 0.04, False, reason))
+    rec.iteration(Iteration(3, None, child, None, None, None, None, False, "no candidate: crashed"))
+    solution = rec.program("solution", "def algorithm(x):\n    return x\n")
+    for t in range(3):
+        for split in ("val", "test"):
+            rec.evaluation(solution, f"t{t}/eval/r0/{split}", "lpn", split, 0.5, 20, 1, "timeout", 0.25)
+    calls = [("t0/eval/r0/c0", "return the best solution", "```python\ndef algorithm(x): return x\n```"),
+             ("t1/improve/c0", "improve this improver", XSS_RESPONSE),
+             ("t2/improve/c0", "improve again", "no code here")]
+    for tag, prompt, text in calls:
+        rec.lm_call(LMRequest("You are an expert.", prompt, n=1, tag=tag),
+                    LMResponse((text,), "gpt-x", 120, 40, 0.8, False, 0.002))
+    store.set_status(finished, "finished")
+
+    running = store.create_run("lpn", "scripted", 1, {}, [])
+    rec2 = RunRecorder(store, running)
+    seed2 = rec2.program("improver", SEED)
+    rec2.iteration(Iteration(0, seed2, seed2, 0.45, None, None, None, True, "seed improver"))
+    empty = store.create_run("maxcut", "scripted", 2, {}, [])
+    store.set_status(empty, "failed", "the LM <img src=x> was down")
+    store.close()
+    with closing(sqlite3.connect(runs_dir / "selftaught.db")) as db:
+        hostile_call = int(db.execute(
+            "SELECT id FROM lm_calls WHERE run_id=? AND tag='t1/improve/c0'", (finished,)).fetchone()[0])
+    return Built(runs_dir / "selftaught.db", finished, running, empty, seed, child, hostile, solution, hostile_call)

@@ -1,0 +1,52 @@
+"""The report and the dashboard import no engine code, and matplotlib only when a figure is drawn."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import selftaught
+
+ROOT = Path(selftaught.__file__).parent
+ALLOWED = {"selftaught.errors", "selftaught.records", "selftaught.report", "selftaught.dashboard"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_only_the_standard_library_errors_records_and_each_other() -> None:
+    wrong = []
+    for package in ("report", "dashboard"):
+        for path in (ROOT / package).rglob("*.py"):
+            for name in _imports(path):
+                top = name.split(".")[0]
+                if top == "selftaught":
+                    ok = any(name == a or name.startswith(a + ".") for a in ALLOWED)
+                    ok = ok and not (package == "report" and name.startswith("selftaught.dashboard"))
+                elif top == "matplotlib":
+                    ok = path.name == "plots.py"
+                else:
+                    ok = top in sys.stdlib_module_names or top == "__future__"
+                if not ok:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, wrong
+
+
+def test_importing_them_loads_neither_the_engine_nor_matplotlib() -> None:
+    code = (
+        "import sys, selftaught.report, selftaught.dashboard\n"
+        "bad = [m for m in sys.modules if m.startswith(('matplotlib', 'selftaught.store', 'selftaught.lm',"
+        " 'selftaught.broker', 'selftaught.sandbox', 'selftaught.stop', 'selftaught.tasks', 'numpy'))]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
