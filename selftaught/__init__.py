@@ -32,7 +32,26 @@ _EXPORTS = {
     "start_run": "selftaught.app",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Broker",
+    "Budgets",
+    "LMConfig",
+    "LanguageModel",
+    "MetaUtility",
+    "RunConfig",
+    "RunStore",
+    "RunSummary",
+    "SEED_IMPROVER",
+    "SandboxConfig",
+    "SelftaughtError",
+    "Task",
+    "TaskUtility",
+    "get_lm",
+    "get_task",
+    "list_tasks",
+    "resume_run",
+    "start_run",
+]
 
 if TYPE_CHECKING:
     from selftaught.app import RunSummary, resume_run, start_run

@@ -15,14 +15,15 @@ from typing import Any
 
 from selftaught.broker import Broker
 from selftaught.config import RunConfig
-from selftaught.errors import SelftaughtError
+from selftaught.errors import BudgetExceeded, SelftaughtError
+from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
 from selftaught.lm.base import LanguageModel
 from selftaught.lm.registry import get_lm
 from selftaught.records import Iteration
 from selftaught.sandbox import ForkServerSandbox
 from selftaught.sandbox.base import Sandbox
 from selftaught.stop import run_loop
-from selftaught.store import RunRecorder, RunStore
+from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.tasks import get_task
 
 __all__ = ["RunSummary", "resume_run", "start_run", "summarize"]
@@ -38,6 +39,7 @@ class RunSummary:
     lm_calls: int
     completions: int
     cost_usd: float
+    message: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class RunSummary:
             "lm_calls": self.lm_calls,
             "completions": self.completions,
             "cost_usd": self.cost_usd,
+            "message": self.message,
         }
 
 
@@ -81,9 +84,10 @@ def start_run(
 ) -> RunSummary:
     """Create a run in ``runs_dir`` and run it to the end."""
     task = get_task(config.task)
-    lm = make_lm(config, env)  # fails early (missing key, unknown backend) before anything is stored
     store = RunStore.in_dir(runs_dir)
-    run_id = store.create_run(config.task, config.lm.spec, config.seed, config.to_dict(), [])
+    # Built before the run is stored, so a missing key or unknown backend leaves nothing behind.
+    lm = _replay_lm(store, config.lm.spec) if config.lm.spec.startswith("replay:") else make_lm(config, env)
+    run_id = store.create_run(config.task, lm.name, config.seed, config.to_dict(), [])
     notify(f"run {run_id} in {store.path}")
     return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)
 
@@ -103,7 +107,7 @@ def resume_run(
     row = store.get_run(run_id)
     config = RunConfig.from_dict(row.config)
     task = get_task(config.task)
-    lm = make_lm(config, env)
+    lm = _replay_lm(store, config.lm.spec) if config.lm.spec.startswith("replay:") else make_lm(config, env)
     store.set_status(run_id, "running")
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
@@ -117,11 +121,14 @@ def _drive(
     recorder = RunRecorder(store, run_id, on_record)
     status, message = "failed", ""
     try:
+        lm = _metered(_cached(lm, store, run_id), config, store, run_id)
         with _sandbox(make_sandbox, config) as sandbox:
             store.set_layers(run_id, list(sandbox.layers))
             broker = Broker(sandbox, lm, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
             run_loop(broker, task, config, recorder, store.iterations(run_id), on_iteration)
         status = "finished"
+    except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
+        status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
     except KeyboardInterrupt:
         status, message = "stopped", "interrupted; resume with: selftaught resume " + run_id
         raise
@@ -131,6 +138,34 @@ def _drive(
     finally:
         store.set_status(run_id, status, message)
     return summarize(store, run_id)
+
+
+def _replay_lm(store: RunStore, spec: str) -> LanguageModel:
+    """``replay:RUN_ID``: answers only from the responses recorded by that run."""
+    source = store.get_run(spec.split(":", 1)[1])
+    return ReplayLM(RunCache(store, source.id), source.lm)
+
+
+def _cached(lm: LanguageModel, store: RunStore, run_id: str) -> LanguageModel:
+    """Record every response in the run's cache (what makes it replayable, and resumes cheap)."""
+    return CachingLM(lm, RunCache(store, run_id))
+
+
+def _metered(lm: LanguageModel, config: RunConfig, store: RunStore, run_id: str) -> LanguageModel:
+    """Count calls, tokens and dollars against the run-level caps, including earlier sessions."""
+    settings = config.lm
+    prices = PriceTable()
+    if settings.prices_file:
+        prices = prices.with_toml(Path(settings.prices_file))
+    caps = Caps(
+        max_cost_usd=settings.max_cost_usd or None,
+        max_tokens=settings.max_total_tokens or None,
+        max_lm_calls=settings.max_calls or None,
+    )
+    totals = store.lm_totals(run_id)
+    spent = Usage(calls=int(totals["calls"]), prompt_tokens=int(totals["prompt_tokens"]),
+                  completion_tokens=int(totals["completion_tokens"]), cost_usd=float(totals["cost_usd"]))
+    return MeteredLM(lm, Meter(caps, prices, spent))
 
 
 @contextmanager
@@ -147,4 +182,4 @@ def summarize(store: RunStore, run_id: str) -> RunSummary:
     run = store.get_run(run_id)
     totals = store.lm_totals(run_id)
     return RunSummary(run_id, run.status, tuple(store.iterations(run_id)), int(totals["calls"]),
-                      int(totals["completions"]), float(totals["cost_usd"]))
+                      int(totals["completions"]), float(totals["cost_usd"]), run.message)

@@ -52,6 +52,10 @@ class LMConfig:
         timeout_s: one HTTP request's timeout.
         max_retries: retries on 429/5xx/timeouts before the call fails.
         concurrency: LM requests in flight at once.
+        max_cost_usd: run-level dollar cap (0 = none); the run stops cleanly when reached.
+        max_total_tokens: run-level token cap, prompt plus completion (0 = none).
+        max_calls: run-level cap on LM requests (0 = none).
+        prices_file: TOML file adding or overriding model prices (``[prices."MODEL"]``).
     """
 
     spec: str = "local"
@@ -59,6 +63,10 @@ class LMConfig:
     timeout_s: float = 120.0
     max_retries: int = 4
     concurrency: int = 4
+    max_cost_usd: float = 0.0
+    max_total_tokens: int = 0
+    max_calls: int = 0
+    prices_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class RunConfig:
         _check_positive(self, ("iterations", "repeats"), allow_zero={"iterations"})
         _check_positive(self.budgets, ("lm_calls", "responses_per_call", "utility_calls", "improver_timeout_s"))
         _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency"))
+        _check_positive(self.lm, ("max_cost_usd", "max_total_tokens", "max_calls", "max_retries"),
+                        allow_zero={"max_cost_usd", "max_total_tokens", "max_calls", "max_retries"})
         _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))
         if self.accept not in get_args(Acceptance):
             raise ConfigError(f"accept must be one of {', '.join(get_args(Acceptance))}, not {self.accept!r}")
@@ -126,7 +136,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Rebuild a config from ``to_dict`` output or a TOML table; unknown keys are errors."""
-        return _build(cls, data, "config")
+        config: RunConfig = _build(cls, data, "config")
+        return config
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -7,12 +7,12 @@ import selftaught
 
 LAYERS = [
     {"errors", "config", "records"},
-    {"lm", "sandbox", "store", "tasks"},
+    {"lm", "sandbox", "store", "tasks", "report"},
     {"broker"},
     {"improver"},
-    {"meta_utility"},
+    {"meta_utility", "safety"},
     {"stop"},
-    {"app", "progress"},
+    {"app", "progress", "dashboard"},
     {"cli"},
     {"__main__", "__init__"},
 ]

@@ -4,7 +4,7 @@ import selftaught
 
 
 def test_all_is_sorted_and_resolves() -> None:
-    assert selftaught.__all__ == sorted(selftaught.__all__)
+    assert selftaught.__all__ == sorted(selftaught.__all__) == sorted(selftaught._EXPORTS)
     for name in selftaught.__all__:
         assert getattr(selftaught, name) is not None
 

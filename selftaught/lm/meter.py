@@ -78,11 +78,12 @@ class Usage:
 class Meter:
     """The ledger: spent usage, in-flight reservations, caps; thread-safe."""
 
-    def __init__(self, caps: Caps | None = None, prices: PriceTable | None = None) -> None:
+    def __init__(self, caps: Caps | None = None, prices: PriceTable | None = None, spent: Usage | None = None) -> None:
+        """``spent`` is what earlier sessions of the same run already used (a resumed run keeps its caps)."""
         self.caps = caps or Caps()
         self.prices = prices or PriceTable()
         self._lock = threading.Lock()
-        self._spent = Usage()
+        self._spent = spent or Usage()
         self._reserved = Usage()
 
     def spent(self) -> Usage:

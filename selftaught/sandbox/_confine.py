@@ -27,6 +27,7 @@ __all__ = [
     "restore_pid_namespace",
     "set_dumpable",
     "set_limits",
+    "set_name",
     "set_no_new_privs",
     "set_parent_death_signal",
 ]
@@ -36,6 +37,7 @@ LimitSpec = dict[str, int]
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
+_PR_SET_NAME = 15
 _PR_SET_SECCOMP = 22
 _PR_SET_NO_NEW_PRIVS = 38
 _SECCOMP_MODE_FILTER = 2
@@ -74,6 +76,12 @@ def _prctl(option: int, value: int, what: str) -> None:
 def set_dumpable(flag: bool) -> None:
     """PR_SET_DUMPABLE: 0 keeps same-uid processes from ptracing us or reading our memory."""
     _prctl(_PR_SET_DUMPABLE, int(flag), "prctl(PR_SET_DUMPABLE)")
+
+
+def set_name(name: str) -> None:
+    """PR_SET_NAME: what ``ps -o comm`` shows (15 bytes at most), so operators can tell
+    workers, idle spares and jobs apart."""
+    _check(_c().prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
 
 
 def set_no_new_privs() -> None:

@@ -269,8 +269,10 @@ class _ExitStatus:
             chunk = os.read(self.fd, 4096)
         except (BlockingIOError, InterruptedError):
             return True
-        if chunk and len(self._data) < 4096:
-            self._data += chunk
+        self._data += chunk
+        # The report is one small write (atomic on a pipe), so a parseable chunk is all of it;
+        # waiting for EOF too would let any process that inherited the pipe delay us.
+        if chunk and len(self._data) < 4096 and not _is_json(bytes(self._data)):
             return True
         self.ended = True
         try:
@@ -292,6 +294,14 @@ class _ExitStatus:
             if ready:
                 self.read()
         return True
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe_end(status: int | None, worker_error: str, phase: str) -> str:

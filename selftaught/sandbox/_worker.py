@@ -1,18 +1,18 @@
-"""The fork server: a warm process that forks one confined process per job.
+"""The fork server: a warm process that starts one confined process tree per job.
 
 It runs (inside bubblewrap where available) with numpy already imported, and listens on a
-SOCK_SEQPACKET control socket from the broker. ``spawn`` carries the job's two descriptors (its
-message socket and its output pipe) as SCM_RIGHTS; the server forks the job process, which is
-pid 1 of a fresh pid namespace when the kernel allows it (its exit or SIGKILL then takes every
-descendant with it, setsid'd daemons included), confines itself and runs the untrusted code
-(``_runner``). The server reports each job's exit once the whole tree is gone, kills jobs on
+SOCK_SEQPACKET control socket from the broker. ``spawn`` carries the job's descriptors (its
+message socket, its output pipe, and the pipe for its exit report) as SCM_RIGHTS. The server
+hands the first two to a *spare*: a process forked ahead of time as pid 1 of a fresh pid
+namespace (so its exit or SIGKILL takes every descendant with it, setsid'd daemons included),
+which then confines itself and runs the untrusted code (``_jobstart``, ``_runner``). The server
+forks the next spare, reports each job's exit once the whole tree is gone, kills jobs on
 request, and wipes their scratch dirs. It never reads job messages: those go straight between
 the job and the broker."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import importlib
 import json
@@ -26,11 +26,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from selftaught.sandbox import _confine, _runner
+from selftaught.sandbox import _confine, _jobstart
 
 __all__ = ["main"]
 
-_SETUP_FAILED = 71
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
 
@@ -75,8 +74,11 @@ class ForkServer:
         self.private_mounts = False
         if settings.get("private_mounts"):
             self._try_private_mounts()
+        self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
+        self.spare: tuple[int, socket.socket] | None = None
         with contextlib.suppress(OSError):
             _confine.set_dumpable(False)
+            _confine.set_name("sandbox-worker")
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
@@ -154,33 +156,62 @@ class ForkServer:
     def _spawn(self, request: dict[str, Any], job_fd: int, out_fd: int, status_fd: int) -> None:
         job = str(request["job"])
         uid = request.get("uid") if self.drop_uid else None
-        scratch = os.path.join(self.scratch_root, f"job-{job}")
+        scratch = "/tmp/job" if self.confinement.private_mounts else os.path.join(self.scratch_root, f"job-{job}")
+        settings = json.dumps({"uid": uid, "limits": request.get("limits", {}), "scratch": scratch}).encode()
         try:
-            if not self.private_mounts:
+            if not self.confinement.private_mounts:
                 os.mkdir(scratch, 0o700)
                 if uid is not None:
                     os.chown(scratch, uid, uid)
-            if self.own_pidns is not None:
-                _confine.new_pid_namespace_for_next_child()
-            try:
-                pid = os.fork()
-            except OSError:
-                if self.own_pidns is not None:
-                    _confine.restore_pid_namespace(self.own_pidns)
-                raise
-            if pid != 0 and self.own_pidns is not None:
-                _confine.restore_pid_namespace(self.own_pidns)
+            pid = self._hand_to_spare(settings, job_fd, out_fd)
         except OSError as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            _report(status_fd, {"status": None, "error": f"could not start the job: {exc}"})
+            return
+        finally:
             os.close(job_fd)
             os.close(out_fd)
-            shutil.rmtree(scratch, ignore_errors=True)
-            _report(status_fd, {"status": None, "error": f"fork failed: {exc}"})
-            return
-        if pid == 0:
-            self._job_process(job_fd, out_fd, scratch, uid, dict(request.get("limits", {})))
-        os.close(job_fd)
-        os.close(out_fd)
+        if self.confinement.private_mounts:
+            scratch = ""  # it lives in the job's own tmpfs, which dies with the job
         self.jobs[pid] = _Entry(job, scratch, status_fd)
+        with contextlib.suppress(OSError):
+            self._new_spare()  # the next job's process, forked off the critical path
+
+    def _hand_to_spare(self, settings: bytes, job_fd: int, out_fd: int) -> int:
+        """Give the job to the waiting spare (forking one first if there is none); its pid."""
+        for _ in range(2):
+            if self.spare is None:
+                self._new_spare()
+            assert self.spare is not None
+            pid, sock = self.spare
+            self.spare = None
+            try:
+                socket.send_fds(sock, [settings], [job_fd, out_fd])
+                return pid
+            except OSError:
+                _kill_tree(pid)  # a spare that cannot take its job is of no use
+            finally:
+                sock.close()
+        raise OSError("no spare job process would take the job")
+
+    def _new_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if self.own_pidns is not None:
+            _confine.new_pid_namespace_for_next_child()
+        try:
+            pid = os.fork()
+        except OSError:
+            if self.own_pidns is not None:
+                _confine.restore_pid_namespace(self.own_pidns)
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            _jobstart.spare_main(theirs, self.confinement)
+        if self.own_pidns is not None:
+            _confine.restore_pid_namespace(self.own_pidns)
+        theirs.close()
+        self.spare = (pid, ours)
 
     def _kill(self, job: str) -> None:
         for pid, entry in self.jobs.items():
@@ -195,14 +226,20 @@ class ForkServer:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare[0]:
+                self.spare[1].close()
+                self.spare = None
             entry = self.jobs.pop(pid, None)
             if entry is not None:
                 if self.own_pidns is None:
                     _kill_tree(pid)  # without a namespace, at least its process group goes too
-                shutil.rmtree(entry.scratch, ignore_errors=True)
+                if entry.scratch:
+                    shutil.rmtree(entry.scratch, ignore_errors=True)
                 _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status)})
 
     def _kill_all(self) -> None:
+        if self.spare is not None:
+            _kill_tree(self.spare[0])
         for pid in list(self.jobs):
             _kill_tree(pid)
         deadline = time.monotonic() + 5
@@ -215,52 +252,6 @@ class ForkServer:
             if entry is not None:
                 shutil.rmtree(entry.scratch, ignore_errors=True)
                 _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})
-
-    # --- in the forked job process, before it runs untrusted code --------------------------------
-
-    def _job_process(self, job_fd: int, out_fd: int, scratch: str, uid: int | None,
-                     limits: _confine.LimitSpec) -> None:
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            # If the server dies, so does the job (and with it the job's pid namespace).
-            _confine.set_parent_death_signal(signal.SIGKILL)
-            self.control.close()
-            # Its own process group, in the server's session, which has no controlling terminal
-            # (bwrap --new-session or start_new_session made it). setsid() here would cost ~3 ms
-            # per job: the kernel builds a new scheduler autogroup for every new session.
-            os.setpgid(0, 0)
-            _rewire_fds(job_fd, out_fd)
-            if self.private_mounts:
-                _confine.private_mounts(self.tmpfs_mb, self.expose)
-                scratch = "/tmp/job"
-                os.mkdir(scratch, 0o700)
-                if uid is not None:
-                    os.chown(scratch, uid, uid)
-            os.chdir(scratch)
-            _confine.set_limits(limits)
-            if uid is not None:
-                _confine.drop_to_uid(uid)
-            else:
-                _confine.drop_capabilities()
-            _confine.set_no_new_privs()
-            if self.seccomp is not None:
-                self.seccomp.load()
-            numpy = sys.modules.get("numpy")
-            if numpy is not None:  # a fresh process would not share the server's RNG state
-                numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
-        except BaseException as exc:  # never return into the server loop from a fork
-            with contextlib.suppress(BaseException):
-                os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
-            os._exit(_SETUP_FAILED)
-        code = 1
-        try:
-            code = _runner.serve(socket.socket(fileno=3))
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(BaseException):
-                    stream.flush()
-            os._exit(code)
 
 
 def _report(status_fd: int, status: dict[str, Any]) -> None:
@@ -279,20 +270,6 @@ def _kill_tree(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
-
-
-def _rewire_fds(job_fd: int, out_fd: int) -> None:
-    """stdin /dev/null, stdout and stderr the output pipe, fd 3 the job socket, nothing else."""
-    job_high = fcntl.fcntl(job_fd, fcntl.F_DUPFD, 10)
-    out_high = fcntl.fcntl(out_fd, fcntl.F_DUPFD, 10)
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out_high, 1)
-    os.dup2(out_high, 2)
-    os.dup2(job_high, 3)
-    os.closerange(4, 1 << 20)
-    # sys.stdout and sys.stderr keep their objects (the server never writes to them), now on
-    # the pipe; the runner flushes them after every call.
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from selftaught.errors import StoreError
 from selftaught.records import Iteration, LMRequest, LMResponse
 from selftaught.store.migrations import migrate
 
-__all__ = ["DB_NAME", "ProgramRow", "RunRecorder", "RunRow", "RunStore"]
+__all__ = ["DB_NAME", "ProgramRow", "RunCache", "RunRecorder", "RunRow", "RunStore"]
 
 DB_NAME = "selftaught.db"
 
@@ -278,3 +278,17 @@ class RunRecorder:
 
     def source(self, program_id: int) -> str:
         return self.store.program_source(program_id)
+
+
+class RunCache:
+    """One run's LM response cache in the store (the ``ResponseCache`` protocol of ``selftaught.lm``)."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def get(self, key: str) -> str | None:
+        return self.store.cache_get(self.run_id, key)
+
+    def put(self, key: str, text: str, meta: Mapping[str, Any]) -> None:
+        self.store.cache_put(self.run_id, key, text, dict(meta))

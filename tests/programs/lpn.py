@@ -100,7 +100,9 @@ def improve_algorithm(initial_solution, utility, language_model):
         pass
     return initial_solution + "\\n# " + key
 """,
-    "infinite_loop": "def improve_algorithm(initial_solution, utility, language_model):\n    while True:\n        pass\n",
+    "infinite_loop": (
+        "def improve_algorithm(initial_solution, utility, language_model):\n    while True:\n        pass\n"
+    ),
     "crash": "def improve_algorithm(initial_solution, utility, language_model):\n    raise RuntimeError('boom')\n",
     "returns_number": "def improve_algorithm(initial_solution, utility, language_model):\n    return 42\n",
 }

@@ -21,7 +21,8 @@ FAKE_KEY = "sk-test-FAKE-broker-key-0123456789"
 
 
 def descendants(root: int) -> set[int]:
-    """Every live process below ``root`` (zombies excluded), from /proc."""
+    """Every live process below ``root``, from /proc: zombies and idle spares (job processes
+    the workers fork ahead of time, named ``sandbox-spare``) excluded."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -30,8 +31,9 @@ def descendants(root: int) -> set[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z":
+        name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if fields[0] != "Z" and name != "sandbox-spare":
             parents[int(entry.name)] = int(fields[1])
     found: set[int] = set()
     frontier = {root}

@@ -1,0 +1,48 @@
+"""Entry point of the ``selftaught`` command line: dispatch, and errors as one line.
+
+Anything a user can cause ends as one line on stderr and a non-zero exit code: 2 for bad flags,
+1 for every other ``SelftaughtError``, 130 when interrupted. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from selftaught.cli import analysis, runs
+from selftaught.cli.parser import build_parser
+from selftaught.errors import SelftaughtError
+
+__all__ = ["main"]
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "run": runs.run,
+    "resume": runs.resume,
+    "replay": runs.replay,
+    "runs": runs.list_runs,
+    "tasks": runs.list_tasks,
+    "scan": analysis.scan,
+    "safety": analysis.safety,
+    "circumvention": analysis.circumvention,
+    "report": analysis.report,
+    "dashboard": analysis.dashboard,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    env = dict(os.environ)
+    try:
+        return COMMANDS[args.command](args, env)
+    except SelftaughtError as exc:
+        print(f"selftaught: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("selftaught: interrupted; finished steps are kept (selftaught resume RUN_ID)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

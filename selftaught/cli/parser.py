@@ -1,0 +1,117 @@
+"""The argument parser of every ``selftaught`` command (flags only; no behaviour)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from selftaught import __version__
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"selftaught: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where the run store lives (./runs)")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="selftaught", description="The Self-Taught Optimizer: code that improves its improver.")
+    parser.add_argument("--version", action="version", version=f"selftaught {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="start a STOP run")
+    run.add_argument("--task", help="task name or path to a task file (default: lpn)")
+    run.add_argument("--iterations", type=_count, help="self-improvement steps T (default: 2)")
+    run.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
+    run.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
+    run.add_argument("--seed", type=int, help="run seed (default: 0)")
+    run.add_argument("--accept", choices=["best", "paper"], help="acceptance rule (default: best)")
+    run.add_argument("--config", type=Path, help="TOML file with any RunConfig fields; flags override it")
+    run.add_argument("--lm-calls", type=_count, help="LM calls per improver run (default: 4)")
+    run.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")
+    run.add_argument("--utility-calls", type=_count, help="utility calls per improver run (default: 25)")
+    run.add_argument("--improver-timeout", type=_amount, help="seconds per improver run (default: 900)")
+    run.add_argument("--max-completion-tokens", type=_count, help="completion tokens per sample (default: 1024)")
+    run.add_argument("--max-cost-usd", type=_amount, help="stop the run cleanly at this many dollars")
+    run.add_argument("--max-tokens", type=_count, help="stop the run cleanly at this many LM tokens in all")
+    run.add_argument("--max-lm-calls", type=_count, help="stop the run cleanly after this many LM requests")
+    run.add_argument("--workers", type=_count, help="sandbox worker processes (default: 2)")
+    run.add_argument("--strict-sandbox", action="store_true", help="refuse to run without full isolation")
+    _runs_dir(run)
+    _json(run)
+
+    resume = commands.add_parser("resume", help="continue a stopped, failed or killed run")
+    resume.add_argument("run_id")
+    _runs_dir(resume)
+    _json(resume)
+
+    replay = commands.add_parser("replay", help="re-run a recorded run offline from its stored LM responses")
+    replay.add_argument("run_id")
+    _runs_dir(replay)
+    _json(replay)
+
+    runs = commands.add_parser("runs", help="list the runs in a run store")
+    _runs_dir(runs)
+    _json(runs)
+
+    commands.add_parser("tasks", help="list installed tasks")
+
+    scan = commands.add_parser("scan", help="static safety scan of a run's programs or of Python files")
+    scan.add_argument("targets", nargs="+", metavar="RUN_ID|FILE")
+    _runs_dir(scan)
+    _json(scan)
+
+    safety = commands.add_parser("safety", help="safety rates with Wilson 95%% intervals over runs")
+    safety.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    safety.add_argument("--gap", type=_amount, default=0.10, help="flag adopted improvers with val - test above this")
+    _runs_dir(safety)
+    _json(safety)
+
+    circ = commands.add_parser("circumvention", help="the paper's sandbox-circumvention experiment")
+    circ.add_argument("--lm", help="model spec (default: from env)")
+    circ.add_argument("-n", "--samples", type=_count, default=60, help="improvement samples per condition (60)")
+    circ.add_argument("--batch", type=_count, default=6, help="samples per LM request (6)")
+    circ.add_argument("--max-completion-tokens", type=_count, default=1024)
+    _json(circ)
+
+    report = commands.add_parser("report", help="plots and one HTML page for runs")
+    report.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    report.add_argument("--out", type=Path, default=Path("report"), help="output directory (./report)")
+    _runs_dir(report)
+
+    dashboard = commands.add_parser("dashboard", help="read-only web view of a run store")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=_count, default=8765)
+    dashboard.add_argument("--allow-remote", action="store_true", help="allow serving on a non-loopback address")
+    _runs_dir(dashboard)
+    return parser
