@@ -84,9 +84,13 @@ def start_run(
 ) -> RunSummary:
     """Create a run in ``runs_dir`` and run it to the end."""
     task = get_task(config.task)
-    store = RunStore.in_dir(runs_dir)
-    # Built before the run is stored, so a missing key or unknown backend leaves nothing behind.
-    lm = _replay_lm(store, config.lm.spec) if config.lm.spec.startswith("replay:") else make_lm(config, env)
+    # The LM is built before the store is touched: a missing key or unknown backend leaves nothing behind.
+    if config.lm.spec.startswith("replay:"):
+        store = RunStore.in_dir(runs_dir)
+        lm = _replay_lm(store, config.lm.spec)
+    else:
+        lm = make_lm(config, env)
+        store = RunStore.in_dir(runs_dir)
     run_id = store.create_run(config.task, lm.name, config.seed, config.to_dict(), [])
     notify(f"run {run_id} in {store.path}")
     return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)

@@ -1,9 +1,10 @@
 """Kernel-level confinement applied by the fork server to itself and to each job process.
 
-Thin wrappers over prctl, unshare/setns, setrlimit, setuid and seccomp, plus the seccomp filter
-itself (built once per worker with pyseccomp, then loaded into each job with one prctl call).
-What it leaves out: deciding which of these to use (the worker's settings say) and anything about
-files or namespaces other than the per-job pid namespace (bubblewrap does those, outside).
+Thin wrappers over prctl, unshare/setns, mount, setrlimit, setuid and capset, plus the seccomp
+filter itself (built once per worker with pyseccomp, then loaded into each job with one prctl).
+The per-job pid namespace is here, and so is a per-job mount namespace for hosts without
+bubblewrap. What it leaves out: deciding which of these to use (the worker's settings say) and
+the per-worker filesystem view and network cut-off (bubblewrap does those, from outside).
 Runs inside the sandbox, so it imports only the standard library (pyseccomp lazily).
 """
 

@@ -122,6 +122,8 @@ class ForkServer:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_write)
         self._send(self.hello())
+        with contextlib.suppress(OSError):
+            self._new_spare()  # so that even the first job finds its process waiting
         try:
             while True:
                 ready, _, _ = select.select([self.control.fileno(), wake_read], [], [], 1.0)

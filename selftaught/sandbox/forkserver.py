@@ -6,7 +6,8 @@ worker bounds how many compute at once, and a job waiting on its handler gives i
 nesting (improver -> handler -> solution job) cannot deadlock. Layers in force on this host are
 decided once at construction and exposed as ``layers``; weaker-than-full isolation is reported
 loudly on stderr and in ``warnings`` (``SandboxConfig.strict`` makes it an error instead).
-Protocol details live in ``_session`` (broker side), ``_worker`` and ``_runner`` (sandbox side).
+Protocol details live in ``_session`` and ``_workerproc`` (broker side) and in ``_worker``,
+``_jobstart`` and ``_runner`` (sandbox side); ``_launch`` builds the bubblewrap command line.
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ FAKE_KEY = "sk-test-FAKE-broker-key-0123456789"
 
 
 def descendants(root: int) -> set[int]:
-    """Every live process below ``root``, from /proc: zombies and idle spares (job processes
-    the workers fork ahead of time, named ``sandbox-spare``) excluded."""
+    """Every live process below ``root``, from /proc, except zombies, idle spares (job processes
+    the workers fork ahead of time, named ``sandbox-spare``) and workers (a spare is briefly
+    named ``sandbox-worker`` between its fork and its renaming). Jobs and anything they start
+    are named ``sandbox-job``, so leftovers of a job are always counted."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -33,7 +35,7 @@ def descendants(root: int) -> set[int]:
             continue
         name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
         fields = rest.split()
-        if fields[0] != "Z" and name != "sandbox-spare":
+        if fields[0] != "Z" and name not in ("sandbox-spare", "sandbox-worker"):
             parents[int(entry.name)] = int(fields[1])
     found: set[int] = set()
     frontier = {root}
