@@ -15,11 +15,12 @@ from typing import Any
 
 from selftaught.broker import Broker
 from selftaught.config import RunConfig
-from selftaught.errors import BudgetExceeded, SelftaughtError
+from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError
 from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
 from selftaught.lm.base import LanguageModel
 from selftaught.lm.registry import get_lm
 from selftaught.records import Iteration
+from selftaught.safety import scan_run
 from selftaught.sandbox import ForkServerSandbox
 from selftaught.sandbox.base import Sandbox
 from selftaught.stop import run_loop
@@ -105,11 +106,22 @@ def resume_run(
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = _default_lm,
     make_sandbox: SandboxFactory = _default_sandbox,
+    caps: Mapping[str, float | int] | None = None,
 ) -> RunSummary:
-    """Continue ``run_id`` after its last finished step, with the config it was started with."""
+    """Continue ``run_id`` after its last finished step, with the config it was started with.
+
+    ``caps`` may raise (or lower) the run-level LM caps (``LMConfig`` fields ``max_cost_usd``,
+    ``max_total_tokens``, ``max_calls``) of a run that stopped at one; the new values are stored.
+    """
     store = RunStore.in_dir(runs_dir)
     row = store.get_run(run_id)
     config = RunConfig.from_dict(row.config)
+    if caps:
+        unknown = set(caps) - {"max_cost_usd", "max_total_tokens", "max_calls"}
+        if unknown:
+            raise ConfigError(f"not a run-level cap: {', '.join(sorted(unknown))}")
+        config = RunConfig.from_dict({**config.to_dict(), "lm": {**config.to_dict()["lm"], **caps}})
+        store.set_config(run_id, config.to_dict())
     task = get_task(config.task)
     lm = _replay_lm(store, config.lm.spec) if config.lm.spec.startswith("replay:") else make_lm(config, env)
     store.set_status(run_id, "running")
@@ -129,7 +141,8 @@ def _drive(
         with _sandbox(make_sandbox, config) as sandbox:
             store.set_layers(run_id, list(sandbox.layers))
             broker = Broker(sandbox, lm, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
-            run_loop(broker, task, config, recorder, store.iterations(run_id), on_iteration)
+            run_loop(broker, task, config, recorder, store.iterations(run_id),
+                     lambda row: _after_step(store, run_id, row, on_iteration))
         status = "finished"
     except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
         status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
@@ -142,6 +155,15 @@ def _drive(
     finally:
         store.set_status(run_id, status, message)
     return summarize(store, run_id)
+
+
+def _after_step(store: RunStore, run_id: str, row: Iteration, on_iteration: OnIteration) -> None:
+    """Scan the step's new programs for safety findings, then report the step."""
+    try:
+        scan_run(store, run_id)
+    except Exception as exc:  # a scanner bug must not end a run; it is recorded instead
+        store.add_event(run_id, "scan_failed", f"{type(exc).__name__}: {exc}")
+    on_iteration(row)
 
 
 def _replay_lm(store: RunStore, spec: str) -> LanguageModel:

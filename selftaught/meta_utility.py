@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,10 +60,14 @@ class TaskUtility:
 class MetaUtility:
     """û(improver): mean downstream score over ``repeats`` improver runs (the ``train`` split)."""
 
-    def __init__(self, broker: Broker, task: Task, repeats: int, budgets: Budgets) -> None:
+    def __init__(
+        self, broker: Broker, task: Task, repeats: int, budgets: Budgets, parent_id: int | None = None
+    ) -> None:
+        """``parent_id``: the improver whose candidates this meta-utility scores (for the lineage)."""
         self.broker = broker
         self.task = task
         self.repeats = repeats
+        self.parent_id = parent_id
         self._description = meta_description(repeats, budgets)
 
     @property
@@ -70,7 +75,14 @@ class MetaUtility:
         return self._description
 
     def __call__(self, solution: str, tag: str) -> float:
-        return self.estimate(solution, tag, ("train",))["train"].mean
+        """The train meta-utility of a candidate improver, recorded as an evaluation of it."""
+        started = time.monotonic()
+        program_id = self.broker.recorder.program("improver", solution, self.parent_id)
+        estimate = self.estimate(solution, tag, ("train",))["train"]
+        failed = sum(1 for score in estimate.scores if score == 0.0)
+        self.broker.recorder.evaluation(program_id, tag, f"meta:{self.task.name}", "train", estimate.mean,
+                                        self.repeats, failed, "", time.monotonic() - started)
+        return estimate.mean
 
     def estimate(self, improver: str, tag: str, splits: Sequence[Split]) -> dict[Split, Estimate]:
         """Run ``improver`` ``repeats`` times and score what it returns on each of ``splits``."""

@@ -69,6 +69,7 @@ def run_loop(
         assert state is not None
     for t in range(state.next_t, config.iterations + 1):
         incumbent = recorder.source(state.incumbent_id)
+        meta = MetaUtility(broker, task, config.repeats, config.budgets, parent_id=state.incumbent_id)
         run = broker.improve(incumbent, incumbent, meta, f"t{t}/improve")
         if run.solution is None:
             row = Iteration(t, None, state.incumbent_id, None, None, None, None, accepted=False,

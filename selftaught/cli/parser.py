@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="continue a stopped, failed or killed run")
     resume.add_argument("run_id")
+    resume.add_argument("--max-cost-usd", type=_amount, help="new run-level dollar cap (0 = none)")
+    resume.add_argument("--max-tokens", type=_count, help="new run-level token cap (0 = none)")
+    resume.add_argument("--max-lm-calls", type=_count, help="new run-level LM request cap (0 = none)")
     _runs_dir(resume)
     _json(resume)
 

@@ -72,8 +72,11 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
 def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
     row = _store(args).get_run(args.run_id)
     view = ProgressView(int(row.config.get("iterations", 0)) + 1)
+    caps = {name: value for name, value in (("max_cost_usd", args.max_cost_usd), ("max_total_tokens", args.max_tokens),
+                                            ("max_calls", args.max_lm_calls)) if value is not None}
     with view:
-        summary = app.resume_run(args.run_id, args.runs_dir, env, view.iteration, view.line, view.record)
+        summary = app.resume_run(args.run_id, args.runs_dir, env, view.iteration, view.line, view.record,
+                                 caps=caps)
     return _report(summary, args.json, view)
 
 

@@ -51,8 +51,6 @@ class ForkServer:
         self.scratch_root = str(settings["scratch_root"])
         self.jobs: dict[int, _Entry] = {}
         self.notes: list[str] = []
-        os.makedirs(self.scratch_root, mode=0o711, exist_ok=True)
-        os.chmod(self.scratch_root, 0o711)
         for name in settings.get("preload", []):
             try:
                 importlib.import_module(str(name))
@@ -74,6 +72,9 @@ class ForkServer:
         self.private_mounts = False
         if settings.get("private_mounts"):
             self._try_private_mounts()
+        if not self.private_mounts:  # otherwise each job's scratch dir lives in its own tmpfs
+            os.makedirs(self.scratch_root, mode=0o711, exist_ok=True)
+            os.chmod(self.scratch_root, 0o711)
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
         self.spare: tuple[int, socket.socket] | None = None
         with contextlib.suppress(OSError):

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,9 +88,11 @@ class ForkServerSandbox:
         # the *thread* that started it exits, which an arbitrary caller thread may soon do.
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
         self._workers: list[WorkerProcess] = []
+        # Also runs at interpreter exit, so a sandbox nobody closed leaves no process or dir.
+        self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._launcher, self._dir)
         try:
             futures = [self._launcher.submit(self._start_worker, i) for i in range(config.workers)]
-            self._workers = [f.result() for f in futures]
+            self._workers.extend(f.result() for f in futures)
         except BaseException:
             self.close()
             raise
@@ -128,11 +131,7 @@ class ForkServerSandbox:
         """Stop every worker and its jobs; nothing is left running afterwards."""
         with self._lock:
             self._closed = True
-            workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop()
-        self._launcher.shutdown(wait=True)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._finalizer()
 
     def __enter__(self) -> ForkServerSandbox:
         return self
@@ -143,6 +142,7 @@ class ForkServerSandbox:
     # --- internals ------------------------------------------------------------------------------
 
     def _start_worker(self, index: int) -> WorkerProcess:
+        # Runs on the launcher thread only.
         settings = dict(self._settings)
         if self._use_bwrap:
             settings["scratch_root"] = _launch.BWRAP_SCRATCH_ROOT
@@ -186,3 +186,11 @@ class ForkServerSandbox:
         if self._use_bwrap:
             layers.append("bwrap")
         return tuple(layers)
+
+
+def _shut_down(workers: list[WorkerProcess], launcher: ThreadPoolExecutor, directory: Path) -> None:
+    for worker in list(workers):
+        worker.stop()
+    workers.clear()
+    launcher.shutdown(wait=True)
+    shutil.rmtree(directory, ignore_errors=True)

@@ -104,6 +104,10 @@ class RunStore:
                 (status, message, time.time(), run_id),
             )
 
+    def set_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(config), run_id))
+
     def set_layers(self, run_id: str, layers: list[str]) -> None:
         with self._write() as db:
             db.execute("UPDATE runs SET sandbox_layers=? WHERE id=?", (json.dumps(layers), run_id))
@@ -135,6 +139,8 @@ class RunStore:
             row = db.execute(
                 "SELECT id FROM programs WHERE run_id=? AND kind=? AND sha256=?", (run_id, kind, digest)
             ).fetchone()
+            if parent_id is not None and parent_id != row[0]:
+                db.execute("UPDATE programs SET parent_id=? WHERE id=? AND parent_id IS NULL", (parent_id, row[0]))
         return int(row[0])
 
     def programs(self, run_id: str, kind: str | None = None) -> list[ProgramRow]:

@@ -8,7 +8,7 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.errors import SandboxError
-from selftaught.sandbox import ForkServerSandbox, HostReport, forkserver, probe
+from selftaught.sandbox import ForkServerSandbox, HostReport, _launch, probe
 
 
 def test_probe_reports_the_host() -> None:
@@ -32,7 +32,7 @@ def test_plain_mode_warns_loudly(plain_sandbox: ForkServerSandbox) -> None:
 @pytest.fixture
 def no_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = dataclasses.replace(probe(), bubblewrap=False, bubblewrap_error="bwrap failed (exit 1): denied")
-    monkeypatch.setattr(forkserver._launch, "probe", lambda: broken)
+    monkeypatch.setattr(_launch, "probe", lambda: broken)
 
 
 def test_missing_bwrap_falls_back_with_a_warning(no_bwrap: None, sandbox_config: SandboxConfig,

@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -232,8 +233,13 @@ def test_close_leaves_nothing_and_refuses_new_jobs(sandbox_config: SandboxConfig
                                                    census: Callable[[], set[int]]) -> None:
     before = census()
     box = ForkServerSandbox(sandbox_config, bubblewrap=False)
-    assert census() - before
-    box.close()
+    try:
+        assert box.run(job("def f():\n    return 1\n", ())).ok
+        workers = [w._process.pid for w in box._workers if w._process is not None]
+        assert workers and all(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        box.close()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     assert census() <= before
     with pytest.raises(SandboxError):
         box.run(job("def f():\n    pass\n", ()))
