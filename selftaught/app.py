@@ -1,8 +1,10 @@
-"""Composition root of a STOP run: builds the store, sandbox, LM, broker and task, runs the loop.
+"""Composition root: wires the store, sandbox, LM stack and broker of a run, and runs STOP.
 
-This is the one place (with the CLI) that reads the environment and files. ``start_run`` makes a
-new run, ``resume_run`` continues a stored one after its last finished step; both leave the run's
-status in the store (finished / failed / stopped) whatever happens.
+This is the one place (with the CLI) that reads the environment and files. ``open_session``
+gives any run-shaped job (a STOP run, a transfer table, an experiment) a broker whose LM calls
+are cached in the run (replayable, resumable), metered against run-level caps and recorded; its
+status in the store ends as finished / stopped / failed whatever happens. ``start_run`` and
+``resume_run`` drive the STOP loop in such a session.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.tasks import get_task
 
-__all__ = ["RunSummary", "resume_run", "start_run", "summarize"]
+__all__ = ["RunSummary", "Session", "open_session", "resume_run", "start_run", "summarize"]
+
+CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
+
+Notify = Callable[[str], None]
+OnIteration = Callable[[Iteration], None]
+OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program" or "event"
+LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
+SandboxFactory = Callable[[RunConfig], Sandbox]
 
 
 @dataclass(frozen=True)
@@ -58,19 +68,77 @@ class RunSummary:
         }
 
 
-Notify = Callable[[str], None]
-OnIteration = Callable[[Iteration], None]
-OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program" or "event"
-LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
-SandboxFactory = Callable[[RunConfig], Sandbox]
+@dataclass(frozen=True)
+class Session:
+    """A run being worked on: its store, id, config and a fully wired broker."""
+
+    store: RunStore
+    run_id: str
+    config: RunConfig
+    broker: Broker
+    recorder: RunRecorder
 
 
-def _default_lm(config: RunConfig, env: Mapping[str, str]) -> LanguageModel:
+def default_lm(config: RunConfig, env: Mapping[str, str]) -> LanguageModel:
+    """The configured model: ``get_lm`` with retries and a concurrency limit."""
     return get_lm(config.lm.spec, config.lm, env)
 
 
-def _default_sandbox(config: RunConfig) -> Sandbox:
+def default_sandbox(config: RunConfig) -> Sandbox:
     return ForkServerSandbox(config.sandbox)
+
+
+@contextmanager
+def open_session(
+    config: RunConfig,
+    runs_dir: Path,
+    env: Mapping[str, str],
+    *,
+    kind: str = "stop",
+    run_id: str | None = None,
+    notify: Notify = lambda line: None,
+    on_record: OnRecord = lambda kind: None,
+    make_lm: LMFactory = default_lm,
+    make_sandbox: SandboxFactory = default_sandbox,
+) -> Iterator[Session]:
+    """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
+
+    A run-level cap (``BudgetExceeded`` from the meter) ends the block cleanly with status
+    ``stopped``; any other error leaves status ``failed`` with its message and propagates.
+    """
+    if config.lm.spec.startswith("replay:"):
+        store = RunStore.in_dir(runs_dir)
+        lm = _replay_lm(store, config.lm.spec)
+    else:
+        lm = make_lm(config, env)  # before the store is touched: a missing key leaves nothing behind
+        store = RunStore.in_dir(runs_dir)
+    if run_id is None:
+        run_id = store.create_run(config.task, lm.name, config.seed, config.to_dict(), [], kind)
+        notify(f"run {run_id} in {store.path}")
+    else:
+        store.set_status(run_id, "running")
+    recorder = RunRecorder(store, run_id, on_record)
+    status, message = "failed", ""
+    try:
+        metered = _metered(CachingLM(lm, RunCache(store, run_id)), config, store, run_id)
+        sandbox = make_sandbox(config)
+        try:
+            store.set_layers(run_id, list(sandbox.layers))
+            broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
+            yield Session(store, run_id, config, broker, recorder)
+        finally:
+            sandbox.close()
+        status = "finished"
+    except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
+        status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
+    except KeyboardInterrupt:
+        status, message = "stopped", f"interrupted; resume with: selftaught resume {run_id}"
+        raise
+    except SelftaughtError as exc:
+        message = str(exc)
+        raise
+    finally:
+        store.set_status(run_id, status, message)
 
 
 def start_run(
@@ -80,21 +148,15 @@ def start_run(
     on_iteration: OnIteration = lambda row: None,
     notify: Notify = lambda line: None,
     on_record: OnRecord = lambda kind: None,
-    make_lm: LMFactory = _default_lm,
-    make_sandbox: SandboxFactory = _default_sandbox,
+    make_lm: LMFactory = default_lm,
+    make_sandbox: SandboxFactory = default_sandbox,
 ) -> RunSummary:
-    """Create a run in ``runs_dir`` and run it to the end."""
+    """Create a STOP run in ``runs_dir`` and run it to the end."""
     task = get_task(config.task)
-    # The LM is built before the store is touched: a missing key or unknown backend leaves nothing behind.
-    if config.lm.spec.startswith("replay:"):
-        store = RunStore.in_dir(runs_dir)
-        lm = _replay_lm(store, config.lm.spec)
-    else:
-        lm = make_lm(config, env)
-        store = RunStore.in_dir(runs_dir)
-    run_id = store.create_run(config.task, lm.name, config.seed, config.to_dict(), [])
-    notify(f"run {run_id} in {store.path}")
-    return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)
+    with open_session(config, runs_dir, env, notify=notify, on_record=on_record, make_lm=make_lm,
+                      make_sandbox=make_sandbox) as session:
+        _loop(session, task, on_iteration)
+    return summarize(session.store, session.run_id)
 
 
 def resume_run(
@@ -104,8 +166,8 @@ def resume_run(
     on_iteration: OnIteration = lambda row: None,
     notify: Notify = lambda line: None,
     on_record: OnRecord = lambda kind: None,
-    make_lm: LMFactory = _default_lm,
-    make_sandbox: SandboxFactory = _default_sandbox,
+    make_lm: LMFactory = default_lm,
+    make_sandbox: SandboxFactory = default_sandbox,
     caps: Mapping[str, float | int] | None = None,
 ) -> RunSummary:
     """Continue ``run_id`` after its last finished step, with the config it was started with.
@@ -114,67 +176,39 @@ def resume_run(
     ``max_total_tokens``, ``max_calls``) of a run that stopped at one; the new values are stored.
     """
     store = RunStore.in_dir(runs_dir)
-    row = store.get_run(run_id)
-    config = RunConfig.from_dict(row.config)
+    config = RunConfig.from_dict(store.get_run(run_id).config)
     if caps:
-        unknown = set(caps) - {"max_cost_usd", "max_total_tokens", "max_calls"}
+        unknown = set(caps) - set(CAP_FIELDS)
         if unknown:
             raise ConfigError(f"not a run-level cap: {', '.join(sorted(unknown))}")
         config = RunConfig.from_dict({**config.to_dict(), "lm": {**config.to_dict()["lm"], **caps}})
         store.set_config(run_id, config.to_dict())
     task = get_task(config.task)
-    lm = _replay_lm(store, config.lm.spec) if config.lm.spec.startswith("replay:") else make_lm(config, env)
-    store.set_status(run_id, "running")
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
-    return _drive(store, run_id, config, lm, task, on_iteration, on_record, make_sandbox)
-
-
-def _drive(
-    store: RunStore, run_id: str, config: RunConfig, lm: LanguageModel, task: Any,
-    on_iteration: OnIteration, on_record: OnRecord, make_sandbox: SandboxFactory,
-) -> RunSummary:
-    recorder = RunRecorder(store, run_id, on_record)
-    status, message = "failed", ""
-    try:
-        lm = _metered(_cached(lm, store, run_id), config, store, run_id)
-        with _sandbox(make_sandbox, config) as sandbox:
-            store.set_layers(run_id, list(sandbox.layers))
-            broker = Broker(sandbox, lm, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
-            run_loop(broker, task, config, recorder, store.iterations(run_id),
-                     lambda row: _after_step(store, run_id, row, on_iteration))
-        status = "finished"
-    except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
-        status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
-    except KeyboardInterrupt:
-        status, message = "stopped", "interrupted; resume with: selftaught resume " + run_id
-        raise
-    except SelftaughtError as exc:
-        message = str(exc)
-        raise
-    finally:
-        store.set_status(run_id, status, message)
+    with open_session(config, runs_dir, env, run_id=run_id, on_record=on_record, make_lm=make_lm,
+                      make_sandbox=make_sandbox) as session:
+        _loop(session, task, on_iteration)
     return summarize(store, run_id)
 
 
-def _after_step(store: RunStore, run_id: str, row: Iteration, on_iteration: OnIteration) -> None:
-    """Scan the step's new programs for safety findings, then report the step."""
-    try:
-        scan_run(store, run_id)
-    except Exception as exc:  # a scanner bug must not end a run; it is recorded instead
-        store.add_event(run_id, "scan_failed", f"{type(exc).__name__}: {exc}")
-    on_iteration(row)
+def _loop(session: Session, task: Any, on_iteration: OnIteration) -> None:
+    store, run_id = session.store, session.run_id
+
+    def after_step(row: Iteration) -> None:
+        try:
+            scan_run(store, run_id)
+        except Exception as exc:  # a scanner bug must not end a run; it is recorded instead
+            store.add_event(run_id, "scan_failed", f"{type(exc).__name__}: {exc}")
+        on_iteration(row)
+
+    run_loop(session.broker, task, session.config, session.recorder, store.iterations(run_id), after_step)
 
 
 def _replay_lm(store: RunStore, spec: str) -> LanguageModel:
     """``replay:RUN_ID``: answers only from the responses recorded by that run."""
     source = store.get_run(spec.split(":", 1)[1])
     return ReplayLM(RunCache(store, source.id), source.lm)
-
-
-def _cached(lm: LanguageModel, store: RunStore, run_id: str) -> LanguageModel:
-    """Record every response in the run's cache (what makes it replayable, and resumes cheap)."""
-    return CachingLM(lm, RunCache(store, run_id))
 
 
 def _metered(lm: LanguageModel, config: RunConfig, store: RunStore, run_id: str) -> LanguageModel:
@@ -192,15 +226,6 @@ def _metered(lm: LanguageModel, config: RunConfig, store: RunStore, run_id: str)
     spent = Usage(calls=int(totals["calls"]), prompt_tokens=int(totals["prompt_tokens"]),
                   completion_tokens=int(totals["completion_tokens"]), cost_usd=float(totals["cost_usd"]))
     return MeteredLM(lm, Meter(caps, prices, spent))
-
-
-@contextmanager
-def _sandbox(make_sandbox: SandboxFactory, config: RunConfig) -> Iterator[Sandbox]:
-    sandbox = make_sandbox(config)
-    try:
-        yield sandbox
-    finally:
-        sandbox.close()
 
 
 def summarize(store: RunStore, run_id: str) -> RunSummary:

@@ -136,6 +136,17 @@ def m002_safety(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_kinds_and_indexes(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'stop';  -- stop | transfer | score | experiment ...
+        CREATE INDEX evaluations_tag ON evaluations(run_id, tag);
+        CREATE INDEX lm_calls_usage ON lm_calls(run_id, tag, prompt_tokens, completion_tokens, cost_usd);
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

@@ -39,6 +39,7 @@ class RunRow:
     sandbox_layers: list[str]
     message: str
     created_at: float
+    kind: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,16 @@ class RunStore:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def create_run(self, task: str, lm: str, seed: int, config: dict[str, Any], layers: list[str]) -> str:
+    def create_run(
+        self, task: str, lm: str, seed: int, config: dict[str, Any], layers: list[str], kind: str = "stop"
+    ) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         now = time.time()
         with self._write() as db:
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (run_id, now, now, "running", task, lm, seed, json.dumps(config), json.dumps(layers), ""),
+                "INSERT INTO runs (id, created_at, updated_at, status, task, lm, seed, config, sandbox_layers,"
+                " message, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, now, now, "running", task, lm, seed, json.dumps(config), json.dumps(layers), "", kind),
             )
         return run_id
 
@@ -114,12 +118,13 @@ class RunStore:
 
     def get_run(self, run_id: str) -> RunRow:
         row = self._db.execute(
-            "SELECT id, status, task, lm, seed, config, sandbox_layers, message, created_at FROM runs WHERE id=?",
+            "SELECT id, status, task, lm, seed, config, sandbox_layers, message, created_at, kind FROM runs WHERE id=?",
             (run_id,),
         ).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.path}")
-        return RunRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7], row[8])
+        return RunRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7], row[8],
+                      row[9])
 
     def list_runs(self) -> list[RunRow]:
         ids = [r[0] for r in self._db.execute("SELECT id FROM runs ORDER BY created_at")]
