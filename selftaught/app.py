@@ -124,7 +124,8 @@ def open_session(
         sandbox = make_sandbox(config)
         try:
             store.set_layers(run_id, list(sandbox.layers))
-            broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens, config.sandbox.workers)
+            broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens,
+                            config.sandbox.workers, config.seed)
             yield Session(store, run_id, config, broker, recorder)
         finally:
             sandbox.close()

@@ -85,7 +85,8 @@ class Job:
     An argument written ``{"$remote": NAME}`` is replaced by the proxy for ``remotes`` entry NAME.
     Positions listed in ``array_args`` are turned into numpy arrays in the sandbox.
     Calls run in order; each may take ``call_timeout_s`` of wall time; the job stops at the first
-    timeout (later calls are not made).
+    timeout (later calls are not made). ``seed`` seeds ``random`` and ``numpy.random`` in the
+    sandbox before the source runs, so a job's randomness is the same when a run is replayed.
     """
 
     source: str
@@ -94,6 +95,7 @@ class Job:
     call_timeout_s: float
     array_args: frozenset[int] = frozenset()
     remotes: tuple[RemoteSpec, ...] = ()
+    seed: int = 0
 
 
 @dataclass(frozen=True)

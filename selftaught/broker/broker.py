@@ -10,6 +10,7 @@ propagate to the caller unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -77,8 +78,10 @@ class Broker:
         budgets: Budgets,
         max_tokens: int = 1024,
         eval_slots: int = 2,
+        seed: int = 0,
     ) -> None:
         self.sandbox = sandbox
+        self.seed = seed
         self.lm = lm
         self.recorder = recorder
         self.budgets = budgets
@@ -105,6 +108,7 @@ class Broker:
             calls=tuple(instance.args for instance in instances),
             call_timeout_s=task.call_timeout_s,
             array_args=task.array_args,
+            seed=self._seed(tag),
         )
         started = time.monotonic()
         with self._eval_slots:
@@ -143,6 +147,7 @@ class Broker:
             entry="improve_algorithm",
             calls=((initial_solution, {"$remote": "utility"}, {"$remote": "language_model"}),),
             call_timeout_s=self.budgets.improver_timeout_s,
+            seed=self._seed(tag),
             remotes=(
                 RemoteSpec("utility", {"str": utility.description, "budget": self.budgets.utility_calls},
                            ("__call__",)),
@@ -169,6 +174,11 @@ class Broker:
             return ImproverRun(None, f"improver returned a {type(result.value).__name__}, not source text",
                                budget.lm_calls, budget.utility_calls)
         return ImproverRun(result.value, "", budget.lm_calls, budget.utility_calls)
+
+    def _seed(self, tag: str) -> int:
+        """A job's seed: fixed by the run seed and the job's call site, whatever the thread timing."""
+        digest = hashlib.sha256(f"{self.seed}/{tag}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
 
     def complete(self, request: LMRequest) -> tuple[str, ...]:
         """One LM call, recorded."""

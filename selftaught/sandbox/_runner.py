@@ -11,6 +11,7 @@ job, done before this module runs. Standard library only (numpy is used if alrea
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import sys
 import threading
@@ -63,6 +64,10 @@ class StoreError(SelftaughtError):
     pass
 
 
+class ProxyError(SelftaughtError):
+    pass
+
+
 ERROR_CLASSES: dict[str, type[SelftaughtError]] = {
     cls.__name__: cls
     for cls in (
@@ -75,6 +80,7 @@ ERROR_CLASSES: dict[str, type[SelftaughtError]] = {
         SandboxError,
         TaskError,
         StoreError,
+        ProxyError,
     )
 }
 
@@ -164,6 +170,14 @@ def _remote_method(channel: _Channel, remote: str, method: str) -> Any:
     return call
 
 
+def _seed(seed: int) -> None:
+    """Seed the global generators candidates use, so a job's randomness replays exactly."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+
+
 def _load(job: dict[str, Any]) -> tuple[Any, str]:
     """The entry function, or (None, reason) when the source cannot provide it."""
     try:
@@ -172,6 +186,7 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
         return None, f"SyntaxError: {exc.msg} (line {exc.lineno})"
     except BaseException as exc:  # e.g. MemoryError or ValueError (null bytes)
         return None, f"does not compile: {_describe(exc)}"
+    _seed(int(job.get("seed", 0)))
     module = types.ModuleType("candidate")
     module.__dict__.update(ERROR_CLASSES)
     sys.modules["candidate"] = module

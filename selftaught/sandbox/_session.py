@@ -340,6 +340,7 @@ def _job_message(job: Job) -> dict[str, Any]:
         "entry": job.entry,
         "calls": [list(call) for call in job.calls],
         "array_args": sorted(job.array_args),
+        "seed": job.seed,
         "remotes": [{"name": r.name, "attributes": dict(r.attributes), "methods": list(r.methods)}
                     for r in job.remotes],
     }
