@@ -85,6 +85,11 @@ def default_lm(config: RunConfig, env: Mapping[str, str]) -> LanguageModel:
 
 
 def default_sandbox(config: RunConfig) -> Sandbox:
+    """This machine's fork-server pool, or sandboxes on Ray actors with ``executor = "ray"``."""
+    if config.sandbox.executor == "ray":
+        from selftaught.distributed import RaySandbox  # optional extra: import only when asked for
+
+        return RaySandbox(config.sandbox)
     return ForkServerSandbox(config.sandbox)
 
 

@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 Acceptance = Literal["best", "paper"]
+Executor = Literal["local", "ray"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ class SandboxConfig:
         open_files: file descriptors per process.
         output_limit_kb: stdout/stderr kept per job; the rest is dropped.
         tmpfs_mb: size of the private /tmp and scratch directory.
-        workers: warm worker processes.
+        workers: warm worker processes (with ``executor="ray"``: Ray actors, one sandbox each).
         strict: refuse to run when the strongest isolation (bubblewrap) is unavailable.
+        executor: ``local`` (this machine's worker pool) or ``ray`` (a Ray cluster; extra ``ray``).
+        ray_address: the cluster to join (``auto``, ``ray://HOST:10001``); empty starts a local one.
     """
 
     memory_mb: int = 1024
@@ -92,6 +95,8 @@ class SandboxConfig:
     tmpfs_mb: int = 64
     workers: int = 2
     strict: bool = False
+    executor: Executor = "local"
+    ray_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,8 @@ class RunConfig:
         _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))
         if self.accept not in get_args(Acceptance):
             raise ConfigError(f"accept must be one of {', '.join(get_args(Acceptance))}, not {self.accept!r}")
+        if self.sandbox.executor not in get_args(Executor):
+            raise ConfigError(f"executor must be one of {', '.join(get_args(Executor))}, not {self.sandbox.executor!r}")
         if self.sandbox.memory_mb < 256:
             raise ConfigError("sandbox memory_mb must be at least 256 (numpy needs it)")
 

@@ -8,6 +8,7 @@ import selftaught
 LAYERS = [
     {"errors", "config", "records"},
     {"lm", "sandbox", "store", "tasks", "report"},
+    {"distributed"},
     {"broker"},
     {"improver"},
     {"meta_utility", "safety"},

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-lm-calls", type=_count, help="stop the run cleanly after this many LM requests")
     run.add_argument("--workers", type=_count, help="sandbox worker processes (default: 2)")
     run.add_argument("--strict-sandbox", action="store_true", help="refuse to run without full isolation")
+    run.add_argument("--executor", choices=["local", "ray"], help="where sandboxed jobs run (default: local)")
+    run.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
     _runs_dir(run)
     _json(run)
 

@@ -49,6 +49,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
             base.sandbox,
             workers=_pick(args.workers, base.sandbox.workers),
             strict=args.strict_sandbox or base.sandbox.strict,
+            executor=_pick(args.executor, base.sandbox.executor),
+            ray_address=_pick(args.ray_address, base.sandbox.ray_address),
         ),
     )
 
