@@ -103,3 +103,24 @@ def child_pids() -> set[int]:
         frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
         found |= frontier
     return found
+
+
+SANDBOX_COMMS = {"sandbox-worker", "sandbox-spare", "sandbox-job", "bwrap"}
+
+
+def orphaned_sandbox_pids() -> set[int]:
+    """Sandbox processes whose parent died and that now hang off init."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                head, tail = handle.read().rsplit(")", 1)
+        except OSError:
+            continue
+        comm = head.split("(", 1)[1]
+        fields = tail.split()
+        if comm in SANDBOX_COMMS and fields[0] != "Z" and int(fields[1]) == 1:
+            found.add(int(entry))
+    return found

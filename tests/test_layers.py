@@ -6,7 +6,7 @@ from pathlib import Path
 import selftaught
 
 LAYERS = [
-    {"errors", "config", "records"},
+    {"errors", "config", "records", "stats"},
     {"lm", "sandbox", "store", "tasks", "report"},
     {"distributed"},
     {"broker"},

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from selftaught.cli import main
-from tests.conftest import FAKE_KEY, ScriptedServer, child_pids
+from tests.conftest import FAKE_KEY, ScriptedServer, child_pids, orphaned_sandbox_pids
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +125,41 @@ def test_missing_key_and_bad_flags_fail_before_anything_is_stored(
     code, _, err = _run(capsys, "run", "--repeats", "0", "--lm", "openai:x", "--runs-dir", str(tmp_path))
     assert code == 1 and "repeats must be > 0" in err
     assert not (tmp_path / "selftaught.db").exists()
+
+
+def test_sigkilled_run_resumes_and_leaves_no_process_behind(
+    scripted_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    orphans_before = orphaned_sandbox_pids()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "selftaught", "run", *RUN_FLAGS, "--iterations", "1", "--repeats", "1",
+         "--runs-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )
+    db_path = tmp_path / "selftaught.db"
+    deadline = time.monotonic() + 60
+    step0: list[tuple[object, ...]] = []
+    while time.monotonic() < deadline and not step0:
+        time.sleep(0.2)
+        if db_path.exists():
+            with contextlib.suppress(sqlite3.OperationalError):  # the schema is not there yet
+                step0 = sqlite3.connect(db_path).execute("SELECT * FROM iterations").fetchall()
+    assert step0, "step 0 was never stored"
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    time.sleep(1.0)  # the sandbox workers notice their parent is gone (die-with-parent)
+    assert child_pids() == set()
+    assert orphaned_sandbox_pids() <= orphans_before
+
+    run_id = step0[0][0]
+    code, doc, err = _run(capsys, "resume", str(run_id), "--runs-dir", str(tmp_path), "--json")
+    assert code == 0, err
+    assert doc is not None and [row["t"] for row in doc["iterations"]] == [0, 1]
+    assert sqlite3.connect(db_path).execute("SELECT * FROM iterations WHERE t=0").fetchall() == step0

@@ -5,8 +5,8 @@ Reads the run store read-only and imports no engine code (only the standard libr
 """
 
 from selftaught.report.readstore import TRANSFER_TABLE, connect_readonly
-from selftaught.report.stats import mean_se, wilson_interval
 from selftaught.report.writer import REPORT_NAME, read_report_data, write_report
+from selftaught.stats import mean_se, wilson_interval
 
 __all__ = [
     "REPORT_NAME",

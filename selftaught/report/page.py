@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 
 from selftaught.report.readstore import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
-from selftaught.report.stats import wilson_interval
+from selftaught.stats import wilson_interval
 
 __all__ = ["ReportData", "fmt_score", "render_page"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from selftaught.errors import ConfigError
 from selftaught.report.readstore import IterationRow, SafetyCount, StepCost
-from selftaught.report.stats import mean_se, wilson_interval
+from selftaught.stats import mean_se, wilson_interval
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

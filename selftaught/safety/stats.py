@@ -9,28 +9,13 @@ Left out: continuity corrections, other interval kinds, and comparisons between 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from selftaught.stats import Z95 as Z_95
+from selftaught.stats import wilson_interval
+
 __all__ = ["Z_95", "Proportion", "proportion", "rates_by_category", "wilson_interval"]
-
-Z_95 = 1.959963984540054
-"""The two-sided 95% normal quantile."""
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval (low, high) of ``successes / trials``; (0, 1) when trials is 0."""
-    if trials < 0 or not 0 <= successes <= max(trials, 0):
-        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    z2 = z * z
-    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
 
 @dataclass(frozen=True)
 class Proportion:

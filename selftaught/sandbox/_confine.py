@@ -178,21 +178,19 @@ def private_mounts(tmpfs_mb: int, expose: list[tuple[str, str]]) -> None:
     _check(_c().unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
     _read_only("/")
+    # Hold each exposed path by descriptor before the tmpfs mounts below can hide it (a venv
+    # under /tmp, pyenv under /root), then bind it back from /proc/self/fd.
+    held = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path, _ in expose]
     _mount(b"tmpfs", "/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmpfs_mb}m,mode=1777".encode())
-    holds = []
-    for index, (path, _) in enumerate(expose):
-        hold = f"/tmp/.expose-{index}"
-        os.mkdir(hold, 0o700)
-        _mount(path.encode(), hold, None, _MS_BIND | _MS_REC, None)
-        holds.append(hold)
-    for cover in sorted({cover for _, cover in expose}):
+    covers = sorted({cover for _, cover in expose} - {"/tmp"})
+    for cover in covers:
         _mount(b"tmpfs", cover, b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
-    for (path, _), hold in zip(expose, holds, strict=True):
+    for (path, _), fd in zip(expose, held, strict=True):
         os.makedirs(path, 0o755, exist_ok=True)
-        _mount(hold.encode(), path, None, _MS_BIND | _MS_REC, None)
-        _check(_c().umount2(hold.encode(), _MNT_DETACH), f"umount {hold}")
-        os.rmdir(hold)
-    for cover in sorted({cover for _, cover in expose}):
+        _mount(f"/proc/self/fd/{fd}".encode(), path, None, _MS_BIND | _MS_REC, None)
+        os.close(fd)
+        _read_only(path)
+    for cover in covers:
         _read_only(cover)
     _mount(b"proc", "/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
 

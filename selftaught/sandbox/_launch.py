@@ -93,6 +93,8 @@ def bwrap_prefix(tmpfs_mb: int) -> list[str]:
         elif host.is_dir():
             argv += ["--ro-bind", str(host), str(host)]
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    # The private /tmp comes before the binds, so an interpreter or venv under /tmp stays visible.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     made = {"/", "/usr", "/tmp"}
     for path in _read_only_paths():
         # bwrap creates missing parents with mode 0700, which a dropped uid cannot traverse.
@@ -102,8 +104,7 @@ def bwrap_prefix(tmpfs_mb: int) -> list[str]:
                 made.add(str(parent))
         argv += ["--ro-bind", path, path]
         made.add(path)
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs_mb * 1024 * 1024),
-             "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    argv += ["--chdir", "/tmp", "--"]
     return argv
 
 
@@ -131,6 +132,9 @@ def hidden_paths() -> list[tuple[str, str]]:
     ancestor that hides it (e.g. pyenv under a mode-0700 /root)."""
     hidden: list[tuple[str, str]] = []
     for path in _read_only_paths():
+        if path.startswith("/tmp/"):  # the job's private /tmp would hide it
+            hidden.append((path, "/tmp"))
+            continue
         current = Path(path)
         for directory in [*reversed(current.parents), current][1:]:
             try:

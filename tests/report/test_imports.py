@@ -10,7 +10,7 @@ from pathlib import Path
 import selftaught
 
 ROOT = Path(selftaught.__file__).parent
-ALLOWED = {"selftaught.errors", "selftaught.records", "selftaught.report", "selftaught.dashboard"}
+ALLOWED = {"selftaught.errors", "selftaught.records", "selftaught.stats", "selftaught.report", "selftaught.dashboard"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,6 +1,6 @@
-"""Small statistics for reports: Wilson score intervals for rates, mean and standard error across runs.
+"""Small statistics: Wilson score intervals for rates, mean and standard error across runs.
 
-Pure functions over floats; no numpy, so the dashboard can use them too.
+Pure functions over floats; no numpy and no imports from the package, so every layer can use them.
 """
 
 from __future__ import annotations
