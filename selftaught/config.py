@@ -22,7 +22,7 @@ __all__ = [
     "load_toml",
 ]
 
-Acceptance = Literal["best", "paper"]
+Acceptance = Literal["best", "paper", "paired"]
 Executor = Literal["local", "ray"]
 
 
@@ -109,7 +109,9 @@ class RunConfig:
         repeats: improver runs per meta-utility estimate (fresh budgets each).
         seed: seeds sampling order and anything random in the broker.
         accept: ``best`` adopts a candidate only if it beats the incumbent's val meta-utility;
-            ``paper`` adopts it unless it scored 0 or failed (the reference rule).
+            ``paper`` adopts it unless it scored 0 or failed (the reference rule); ``paired`` re-scores
+            the incumbent on the candidate's seeded repeats and adopts the candidate only if the
+            one-sided 95% lower bound of the mean paired val difference is above 0.
         lm, budgets, sandbox: see their classes.
     """
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import anthropic
 
-from selftaught.errors import LMError, LMRequestError, LMUnavailable
+from selftaught.errors import LMRequestError
 from selftaught.lm.context import check_fits, context_window
-from selftaught.lm.retry import LMTransientError, error_for_status, parse_retry_after
+from selftaught.lm.sdk_errors import SdkContext, sdk_call
 from selftaught.records import LMRequest, LMResponse
 
 __all__ = ["DEFAULT_ANTHROPIC_BASE_URL", "AnthropicLM"]
@@ -122,34 +122,8 @@ class AnthropicLM:
             params["system"] = request.system
         if self._send_temperature:
             params["extra_body"] = {"temperature": request.temperature}
-        try:
-            return self._client.messages.create(**params)
-        except anthropic.APITimeoutError as exc:
-            raise LMTransientError(f"{self._name}: no answer within {self._timeout_s:g} s") from exc
-        except anthropic.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise LMTransientError(self._scrub(f"{self._name}: cannot reach {self.base_url}: {cause}")) from exc
-        except anthropic.APIStatusError as exc:
-            raise self._status_error(exc) from exc
-        except (ValueError, anthropic.APIResponseValidationError) as exc:
-            raise LMTransientError(f"{self._name}: malformed response from {self.base_url}") from exc
-        except anthropic.AnthropicError as exc:
-            raise LMUnavailable(self._scrub(f"{self._name}: {exc}")) from exc
+        return sdk_call(self._sdk_context(), lambda: self._client.messages.create(**params))
 
-    def _status_error(self, exc: anthropic.APIStatusError) -> LMError:
-        detail = _error_message(exc.body) or exc.message
-        hint = " (check ANTHROPIC_API_KEY)" if exc.status_code in (401, 403) else ""
-        message = self._scrub(f"{self._name}: HTTP {exc.status_code}: {detail}{hint}")
-        return error_for_status(exc.status_code, message, parse_retry_after(dict(exc.response.headers)))
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if len(self._key) >= 8 else text
-
-
-def _error_message(body: object) -> str:
-    """The ``message`` of an Anthropic error body (``{"type": "error", "error": {...}}``)."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    return ""
+    def _sdk_context(self) -> SdkContext:
+        return SdkContext(anthropic, anthropic.AnthropicError, self._name, str(self.base_url), self._timeout_s,
+                          self._key, "ANTHROPIC_API_KEY")

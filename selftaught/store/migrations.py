@@ -147,6 +147,37 @@ def m003_kinds_and_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+
+@migration
+def m004_transfer(db: sqlite3.Connection) -> None:
+    """Transfer tables (``selftaught transfer``): one row per improver and task of a transfer run.
+
+    ``run_id, program_id, task, score, se`` is the shape the report reads; ``program_id`` is the
+    improver as stored in the transfer run, ``origin`` says how it was chosen (its selection rule).
+    """
+    db.executescript(
+        """
+        CREATE TABLE transfer (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            program_id INTEGER NOT NULL REFERENCES programs(id),
+            improver TEXT NOT NULL,          -- the column label: seed, a file name, RUN_ID:rule
+            origin TEXT NOT NULL DEFAULT '', -- how the improver was chosen
+            task TEXT NOT NULL,
+            split TEXT NOT NULL,
+            runs INTEGER NOT NULL,           -- independent improver runs behind score and se
+            score REAL NOT NULL,
+            se REAL NOT NULL,
+            initial REAL NOT NULL,           -- u(s): the task's initial solution on the same split
+            initial_se REAL NOT NULL,
+            normalised REAL NOT NULL,        -- see selftaught.experiments.normalise
+            normalised_se REAL NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX transfer_run ON transfer(run_id, program_id);
+        """
+    )
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

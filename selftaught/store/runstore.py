@@ -23,7 +23,7 @@ from selftaught.errors import StoreError
 from selftaught.records import Iteration, LMRequest, LMResponse
 from selftaught.store.migrations import migrate
 
-__all__ = ["DB_NAME", "ProgramRow", "RunCache", "RunRecorder", "RunRow", "RunStore"]
+__all__ = ["DB_NAME", "ProgramRow", "RunCache", "RunRecorder", "RunRow", "RunStore", "TransferEntry"]
 
 DB_NAME = "selftaught.db"
 
@@ -48,6 +48,24 @@ class ProgramRow:
     kind: str
     source: str
     parent_id: int | None
+
+
+@dataclass(frozen=True)
+class TransferEntry:
+    """One cell of a stored transfer table: an improver's score on a task (see migration m004)."""
+
+    program_id: int
+    improver: str
+    origin: str
+    task: str
+    split: str
+    runs: int
+    score: float
+    se: float
+    initial: float
+    initial_se: float
+    normalised: float
+    normalised_se: float
 
 
 class RunStore:
@@ -220,6 +238,28 @@ class RunStore:
                 (run_id, program_id, kind, detail, time.time()),
             )
 
+    # --- transfer tables ---------------------------------------------------------------------
+
+    def add_transfer(self, run_id: str, entries: list[TransferEntry]) -> None:
+        """Store the cells of a transfer table of ``run_id``."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO transfer (run_id, program_id, improver, origin, task, split, runs, score, se, initial,"
+                " initial_se, normalised, normalised_se, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(run_id, e.program_id, e.improver, e.origin, e.task, e.split, e.runs, e.score, e.se, e.initial,
+                  e.initial_se, e.normalised, e.normalised_se, now) for e in entries],
+            )
+
+    def transfer(self, run_id: str) -> list[TransferEntry]:
+        """The transfer table of ``run_id`` in the order it was stored ([] when it has none)."""
+        rows = self._db.execute(
+            "SELECT program_id, improver, origin, task, split, runs, score, se, initial, initial_se, normalised,"
+            " normalised_se FROM transfer WHERE run_id=? ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        return [TransferEntry(*row) for row in rows]
+
     # --- LM calls and the response cache -----------------------------------------------------
 
     def add_lm_call(self, run_id: str, request: LMRequest, response: LMResponse) -> None:
@@ -242,6 +282,14 @@ class RunStore:
         ).fetchone()
         return {"calls": row[0], "completions": row[1], "prompt_tokens": row[2],
                 "completion_tokens": row[3], "cost_usd": row[4]}
+
+    def lm_samples(self, run_id: str, tag_prefix: str) -> tuple[int, int]:
+        """LM requests and samples recorded under tags starting with ``tag_prefix``: (requests, samples)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n),0) FROM lm_calls WHERE run_id=? AND substr(tag, 1, ?)=?",
+            (run_id, len(tag_prefix), tag_prefix),
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def cache_get(self, run_id: str, key: str) -> str | None:
         row = self._db.execute("SELECT text FROM lm_cache WHERE run_id=? AND key=?", (run_id, key)).fetchone()
