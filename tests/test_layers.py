@@ -13,6 +13,7 @@ LAYERS = [
     {"improver"},
     {"meta_utility", "safety"},
     {"stop"},
+    {"experiments"},
     {"app", "progress", "dashboard"},
     {"cli"},
     {"__main__", "__init__"},

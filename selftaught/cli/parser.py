@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from selftaught import __version__
 
@@ -44,33 +44,86 @@ def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
+def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
+    """The flags ``cli.runs.config_from`` reads; ``loop=False`` leaves out the loop's own
+    (task, iterations, repeats, accept), which then default to the config's."""
+    if loop:
+        parser.add_argument("--task", help="task name or path to a task file (default: lpn)")
+        parser.add_argument("--iterations", type=_count, help="self-improvement steps T (default: 2)")
+        parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
+    else:
+        parser.set_defaults(task=None, iterations=None, repeats=None, accept=None)
+    parser.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
+    parser.add_argument("--seed", type=int, help="run seed (default: 0)")
+    if loop:
+        parser.add_argument("--accept", choices=["best", "paper", "paired"], help="acceptance rule (default: best)")
+    parser.add_argument("--config", type=Path, help="TOML file with any RunConfig fields; flags override it")
+    parser.add_argument("--lm-calls", type=_count, help="LM calls per improver run (default: 4)")
+    parser.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")
+    parser.add_argument("--utility-calls", type=_count, help="utility calls per improver run (default: 25)")
+    parser.add_argument("--improver-timeout", type=_amount, help="seconds per improver run (default: 900)")
+    parser.add_argument("--max-completion-tokens", type=_count, help="completion tokens per sample (default: 1024)")
+    parser.add_argument("--max-cost-usd", type=_amount, help="stop the run cleanly at this many dollars")
+    parser.add_argument("--max-tokens", type=_count, help="stop the run cleanly at this many LM tokens in all")
+    parser.add_argument("--max-lm-calls", type=_count, help="stop the run cleanly after this many LM requests")
+    parser.add_argument("--workers", type=_count, help="sandbox worker processes (default: 2)")
+    parser.add_argument("--strict-sandbox", action="store_true", help="refuse to run without full isolation")
+    parser.add_argument("--executor", choices=["local", "ray"], help="where sandboxed jobs run (default: local)")
+    parser.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
+    _runs_dir(parser)
+    _json(parser)
+
+
+def _experiment_commands(commands: Any) -> None:
+    improver_help = "seed | cot | greedy | random | FILE.py | RUN_ID (an improver of that STOP run, by --rule)"
+    rule_help = ("how an improver is chosen from a STOP run: best_val (highest val meta-utility) | last "
+                 "(default: best_val)")
+
+    improve = commands.add_parser("improve", help="apply an improver once to a task's initial solution")
+    improve.add_argument("--task", required=True, help="task name or path to a task file")
+    improve.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
+    improve.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
+    _run_flags(improve, loop=False)
+
+    score = commands.add_parser("score", help="an improver's meta-utility over tasks, normalised per task")
+    score.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
+    score.add_argument("--tasks", required=True, help="comma-separated task names, e.g. lpn,parity,string_grid")
+    score.add_argument("--repeats", type=_count, help="improver runs per task (default: 3)")
+    score.add_argument("--split", choices=["val", "test"], default="test", help="split scored (default: test)")
+    score.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
+    _run_flags(score, loop=False)
+
+    transfer = commands.add_parser("transfer", help="the paper's Table 1: improvers applied unchanged to tasks")
+    transfer.add_argument("--improvers", required=True,
+                          help="comma-separated: " + improver_help.replace(" | ", ", "))
+    transfer.add_argument("--tasks", required=True, help="comma-separated task names")
+    transfer.add_argument("--runs", type=_count, default=5, help="independent improver runs per cell (default: 5)")
+    transfer.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
+    transfer.add_argument("--csv", type=Path, help="also write the table as CSV to this file")
+    _run_flags(transfer, loop=False)
+
+    baseline = commands.add_parser("baseline", help="a baseline improver (CoT, greedy, random sampling) on a task")
+    baseline.add_argument("--kind", required=True, choices=["cot", "greedy", "random"])
+    baseline.add_argument("--task", required=True, help="task name or path to a task file")
+    baseline.add_argument("--runs", type=_count, default=5, help="independent improver runs (default: 5)")
+    baseline.add_argument("--match", metavar="IMPROVER",
+                          help="random only: match the LM calls, samples and utility calls this improver spends "
+                               "(seed | FILE.py | RUN_ID), measured over --runs runs; default: the full budgets")
+    baseline.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
+    _run_flags(baseline, loop=False)
+
+    experiment = commands.add_parser("experiment", help="N independent STOP runs, test meta-utility per step ± se")
+    experiment.add_argument("--runs", type=_count, default=5, help="independent runs, seeds seed..seed+N-1 (5)")
+    _run_flags(experiment, loop=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="selftaught", description="The Self-Taught Optimizer: code that improves its improver.")
     parser.add_argument("--version", action="version", version=f"selftaught {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="start a STOP run")
-    run.add_argument("--task", help="task name or path to a task file (default: lpn)")
-    run.add_argument("--iterations", type=_count, help="self-improvement steps T (default: 2)")
-    run.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
-    run.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
-    run.add_argument("--seed", type=int, help="run seed (default: 0)")
-    run.add_argument("--accept", choices=["best", "paper"], help="acceptance rule (default: best)")
-    run.add_argument("--config", type=Path, help="TOML file with any RunConfig fields; flags override it")
-    run.add_argument("--lm-calls", type=_count, help="LM calls per improver run (default: 4)")
-    run.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")
-    run.add_argument("--utility-calls", type=_count, help="utility calls per improver run (default: 25)")
-    run.add_argument("--improver-timeout", type=_amount, help="seconds per improver run (default: 900)")
-    run.add_argument("--max-completion-tokens", type=_count, help="completion tokens per sample (default: 1024)")
-    run.add_argument("--max-cost-usd", type=_amount, help="stop the run cleanly at this many dollars")
-    run.add_argument("--max-tokens", type=_count, help="stop the run cleanly at this many LM tokens in all")
-    run.add_argument("--max-lm-calls", type=_count, help="stop the run cleanly after this many LM requests")
-    run.add_argument("--workers", type=_count, help="sandbox worker processes (default: 2)")
-    run.add_argument("--strict-sandbox", action="store_true", help="refuse to run without full isolation")
-    run.add_argument("--executor", choices=["local", "ray"], help="where sandboxed jobs run (default: local)")
-    run.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
-    _runs_dir(run)
-    _json(run)
+    _run_flags(run, loop=True)
 
     resume = commands.add_parser("resume", help="continue a stopped, failed or killed run")
     resume.add_argument("run_id")
@@ -90,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json(runs)
 
     commands.add_parser("tasks", help="list installed tasks")
+    _experiment_commands(commands)
 
     scan = commands.add_parser("scan", help="static safety scan of a run's programs or of Python files")
     scan.add_argument("targets", nargs="+", metavar="RUN_ID|FILE")

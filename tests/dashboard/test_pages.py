@@ -157,7 +157,8 @@ def test_pages_render_while_a_run_holds_a_write_transaction(served: Served) -> N
 
     with closing(sqlite3.connect(served.built.db_path, isolation_level=None)) as writer:
         writer.execute("BEGIN IMMEDIATE")
-        writer.execute("INSERT INTO runs VALUES ('uncommitted', 0, 0, 'running', 'lpn', 'x', 0, '{}', '[]', '')")
+        writer.execute("INSERT INTO runs (id, created_at, updated_at, status, task, lm, seed, config)"
+                       " VALUES ('uncommitted', 0, 0, 'running', 'lpn', 'x', 0, '{}')")
         page = served.get("/")
         run = served.get(_run(served, served.built.finished, "lm"))
         writer.execute("ROLLBACK")
