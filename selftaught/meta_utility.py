@@ -76,6 +76,8 @@ class MetaUtility:
 
     def __call__(self, solution: str, tag: str) -> float:
         """The train meta-utility of a candidate improver, recorded as an evaluation of it."""
+        if not isinstance(solution, str):  # an improver of improvers may pass anything
+            return 0.0
         started = time.monotonic()
         program_id = self.broker.recorder.program("improver", solution, self.parent_id)
         estimate = self.estimate(solution, tag, ("train",))["train"]

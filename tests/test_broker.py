@@ -151,3 +151,13 @@ def test_job_randomness_is_fixed_by_the_run_seed_and_call_site(sandbox: ForkServ
     assert broker.evaluate(guesses, task, "val", "site-a").score == first
     others = {broker.evaluate(guesses, task, "val", f"site-{i}").score for i in range(4)}
     assert len(others) > 1
+
+
+def test_meta_utility_of_a_non_string_is_zero(sandbox: ForkServerSandbox) -> None:
+    from selftaught.meta_utility import MetaUtility
+
+    broker = _broker(sandbox, ScriptedLM(["x"]))
+    meta = MetaUtility(broker, get_task("lpn"), repeats=1, budgets=BUDGETS)
+    source = "def improve_algorithm(s, utility, lm):\n    return repr([utility(42), utility(None)])\n"
+    run = broker.improve(source, "unused", meta, "meta")
+    assert run.solution == "[0.0, 0.0]"
