@@ -18,22 +18,22 @@ from selftaught.records import Iteration
 __all__ = ["ProgressView", "format_iteration"]
 
 
-def format_iteration(row: Iteration, total: int) -> str:
-    """One human line for a finished step."""
+def format_iteration(row: Iteration, iterations: int) -> str:
+    """One human line for a finished step (step 0 scores the seed improver)."""
     if row.val is None:
         scores = "no candidate"
     else:
         scores = f"val {row.val:.3f} ± {row.val_se or 0:.3f}  test {row.test or 0:.3f} ± {row.test_se or 0:.3f}"
     verdict = "adopted" if row.accepted else "rejected"
-    return f"step {row.t}/{total}  {scores}  {verdict}  ({row.reason})"
+    return f"step {row.t}/{iterations}  {scores}  {verdict}  ({row.reason})"
 
 
 class ProgressView:
     """Counts what the run records and shows it; use as a context manager around the run."""
 
-    def __init__(self, total_steps: int, console: Console | None = None) -> None:
+    def __init__(self, iterations: int, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False)
-        self.total = total_steps
+        self.total = iterations
         self.counts = {"lm_call": 0, "evaluation": 0, "program": 0, "event": 0}
         self.step = 0
         self.started = time.monotonic()
@@ -63,14 +63,15 @@ class ProgressView:
 
     def iteration(self, row: Iteration) -> None:
         with self._lock:
-            self.step = row.t + 1
+            self.step = row.t + 1  # the step now under way
         self.line(format_iteration(row, self.total))
         if self._status is not None:
             self._status.update(self._text())
 
     def _text(self) -> str:
         elapsed = time.monotonic() - self.started
+        where = "scoring the seed improver" if self.step == 0 else f"step {self.step}/{self.total}"
         return (
-            f"step {self.step}/{self.total} · LM calls {self.counts['lm_call']} · "
-            f"evaluations {self.counts['evaluation']} · programs {self.counts['program']} · {elapsed:.0f}s"
+            f"{where} · LM calls {self.counts['lm_call']} · evaluations {self.counts['evaluation']} · "
+            f"programs {self.counts['program']} · {elapsed:.0f}s"
         )

@@ -61,7 +61,7 @@ def _pick(flag: Any, default: Any) -> Any:
 
 def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = config_from(args, env)
-    view = ProgressView(config.iterations + 1)
+    view = ProgressView(config.iterations)
     if not args.lm:
         note = " (the embedded offline model: it shows the pipeline, not good results)" \
             if config.lm.spec == "local" else ""
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
     row = _store(args).get_run(args.run_id)
-    view = ProgressView(int(row.config.get("iterations", 0)) + 1)
+    view = ProgressView(int(row.config.get("iterations", 0)))
     caps = {name: value for name, value in (("max_cost_usd", args.max_cost_usd), ("max_total_tokens", args.max_tokens),
                                             ("max_calls", args.max_lm_calls)) if value is not None}
     with view:
@@ -86,7 +86,7 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
     row = _store(args).get_run(args.run_id)
     config = RunConfig.from_dict(row.config)
     config = dataclasses.replace(config, lm=dataclasses.replace(config.lm, spec=f"replay:{args.run_id}"))
-    view = ProgressView(config.iterations + 1)
+    view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:
         summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
