@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from selftaught.cli import analysis, runs
+from selftaught.cli import analysis, experiments, runs
 from selftaught.cli.parser import build_parser
 from selftaught.errors import SelftaughtError
 
@@ -22,6 +22,11 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "replay": runs.replay,
     "runs": runs.list_runs,
     "tasks": runs.list_tasks,
+    "improve": experiments.improve,
+    "score": experiments.score,
+    "transfer": experiments.transfer,
+    "baseline": experiments.baseline,
+    "experiment": experiments.experiment,
     "scan": analysis.scan,
     "safety": analysis.safety,
     "circumvention": analysis.circumvention,

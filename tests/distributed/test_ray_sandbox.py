@@ -102,7 +102,7 @@ def test_no_api_key_reaches_an_actor_or_a_job(sandbox: RaySandbox) -> None:
     assert FAKE_KEY not in outcome.results[0].value
     for actor in sandbox.actors:  # ...and so do neither the actor processes nor their raylet
         environ = ray.get(actor.__ray_call__.remote(
-            lambda _self: open("/proc/self/environ").read() + open(f"/proc/{os.getppid()}/environ").read()))
+            lambda _self: Path("/proc/self/environ").read_text() + Path(f"/proc/{os.getppid()}/environ").read_text()))
         assert FAKE_KEY not in environ and "OPENAI_API_KEY" not in environ
 
 
