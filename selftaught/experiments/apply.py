@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftaught.broker import Broker
+from selftaught.errors import ConfigError
 from selftaught.experiments.baselines import Usage
 from selftaught.experiments.normalise import mean_over_tasks, normalised_gain
 from selftaught.meta_utility import Estimate, MetaUtility, TaskUtility, mean_and_se
@@ -136,8 +137,8 @@ def score_improver(
     initials: dict[str, Estimate] | None = None,
 ) -> ImproverScore:
     """The improver's normalised meta-utility over ``tasks`` (``initials``: u(s) per task name, if known)."""
-    if not tasks:
-        raise ValueError("score_improver needs at least one task")
+    if not tasks or repeats < 1:
+        raise ConfigError(f"scoring an improver needs at least one task and one repeat, not {len(tasks)} and {repeats}")
     rows = []
     for task in tasks:
         initial = (initials or {}).get(task.name) or initial_score(broker, task, repeats, f"{tag}/{task.name}", split)
@@ -153,6 +154,9 @@ def measure_usage(
 
     LM samples are counted from the LM calls ``broker`` recorded in ``store`` under ``run_id``.
     """
+    if runs < 1:
+        raise ConfigError(f"measuring usage needs at least one run, not {runs}")
+
     def one(index: int) -> tuple[int, int, int]:
         run_tag = f"{tag}/r{index}"
         run = broker.improve(improver_source, task.initial_solution, TaskUtility(broker, task, "train"), run_tag)

@@ -102,6 +102,11 @@ def test_transfer_hook_skips_without_a_table_and_reads_one(tmp_path: Path) -> No
     db = connect_readonly(built.db_path)
     assert transfer_rows(db, [built.finished]) == []
     db.close()
+    with closing(sqlite3.connect(built.db_path)) as raw, raw:  # a store from before migration m004
+        raw.execute(f"DROP TABLE {TRANSFER_TABLE}")
+    db = connect_readonly(built.db_path)
+    assert transfer_rows(db, [built.finished]) == []
+    db.close()
     with closing(sqlite3.connect(built.db_path)) as raw, raw:
         raw.execute(f"CREATE TABLE {TRANSFER_TABLE} (run_id TEXT, program_id INTEGER, task TEXT, score REAL, se REAL)")
         raw.execute(f"INSERT INTO {TRANSFER_TABLE} VALUES (?, ?, 'maxcut', 0.7, NULL)",
