@@ -87,6 +87,7 @@ class Job:
     Calls run in order; each may take ``call_timeout_s`` of wall time; the job stops at the first
     timeout (later calls are not made). ``seed`` seeds ``random`` and ``numpy.random`` in the
     sandbox before the source runs, so a job's randomness is the same when a run is replayed.
+    ``modules`` are ``(name, source)`` pairs the job's source can import (e.g. ``helpers``).
     """
 
     source: str
@@ -96,6 +97,7 @@ class Job:
     array_args: frozenset[int] = frozenset()
     remotes: tuple[RemoteSpec, ...] = ()
     seed: int = 0
+    modules: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

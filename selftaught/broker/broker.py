@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from selftaught.broker.budget import RunBudget
+from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.config import Budgets
 from selftaught.errors import ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
@@ -148,6 +149,7 @@ class Broker:
             calls=((initial_solution, {"$remote": "utility"}, {"$remote": "language_model"}),),
             call_timeout_s=self.budgets.improver_timeout_s,
             seed=self._seed(tag),
+            modules=(("helpers", HELPERS_SOURCE),),
             remotes=(
                 RemoteSpec("utility", {"str": utility.description, "budget": self.budgets.utility_calls},
                            ("__call__",)),

@@ -3,42 +3,19 @@
 Behaviour follows the paper's seed: one batched LM call asking for
 ``min(max_responses_per_call, utility.budget)`` samples of the same message at temperature 0.7,
 keep the largest fenced code block of each answer, return the candidate the utility scores
-highest. The incumbent is not a candidate, so a step can regress. One difference: when no
+highest. The incumbent is not a candidate, so a step can regress. The seed carries its own copy of
+``extract_code`` (the same text the sandbox's ``helpers`` module offers), so the LM sees and may
+improve how answers are parsed. One difference: when no
 answer holds any code, the initial solution comes back unchanged instead of an empty string.
 """
 
 from __future__ import annotations
 
+from selftaught.broker.helpers import EXTRACT_CODE_SOURCE
+
 __all__ = ["SEED_IMPROVER"]
 
-SEED_IMPROVER = '''\
-def extract_code(text):
-    """Return the largest fenced code block in text, or None.
-
-    Fences nest: a fence line with a language tag opens a block, a bare fence closes the innermost
-    one (or opens a block at top level), so code that itself holds fenced text survives whole.
-    A block left open at the end of the text (a truncated answer) still counts.
-    """
-    blocks, current, depth = [], [], 0
-    for line in text.splitlines():
-        fence = line.strip()
-        if fence.startswith("```"):
-            opening = fence != "```" or depth == 0
-            depth += 1 if opening else -1
-            if depth == 1 and opening:
-                current = []
-                continue
-            if depth == 0:
-                blocks.append("\\n".join(current))
-                continue
-        if depth > 0:
-            current.append(line)
-    if depth > 0:
-        blocks.append("\\n".join(current))
-    blocks = [block for block in blocks if block.strip()]
-    return max(blocks, key=len) if blocks else None
-
-
+SEED_IMPROVER = EXTRACT_CODE_SOURCE + "\n\n" + '''\
 def improve_algorithm(initial_solution, utility, language_model):
     """Ask the language model for several improvements and keep the one the utility likes best."""
     expertise = (

@@ -187,6 +187,13 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
     except BaseException as exc:  # e.g. MemoryError or ValueError (null bytes)
         return None, f"does not compile: {_describe(exc)}"
     _seed(int(job.get("seed", 0)))
+    for name, source in job.get("modules", []):
+        library = types.ModuleType(str(name))
+        try:
+            exec(compile(str(source), f"<{name}>", "exec"), library.__dict__)
+        except BaseException as exc:
+            return None, f"module {name} failed to load: {_describe(exc)}"
+        sys.modules[str(name)] = library
     module = types.ModuleType("candidate")
     module.__dict__.update(ERROR_CLASSES)
     sys.modules["candidate"] = module

@@ -341,6 +341,7 @@ def _job_message(job: Job) -> dict[str, Any]:
         "calls": [list(call) for call in job.calls],
         "array_args": sorted(job.array_args),
         "seed": job.seed,
+        "modules": [[name, source] for name, source in job.modules],
         "remotes": [{"name": r.name, "attributes": dict(r.attributes), "methods": list(r.methods)}
                     for r in job.remotes],
     }

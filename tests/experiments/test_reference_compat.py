@@ -82,7 +82,6 @@ def test_reference_style_improver_runs_on_every_task(wire: Callable[..., Wired],
     assert 0.0 <= wired.broker.evaluate(run.solution, task, "val", "check").score <= 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="the sandbox provides no `helpers` module yet (reported to the lead)")
 def test_from_helpers_import_extract_code_works_in_the_sandbox(wire: Callable[..., Wired]) -> None:
     wired = wire(_echo_solution, BUDGETS)
     task = get_task("lpn")
