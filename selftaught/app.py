@@ -182,7 +182,10 @@ def resume_run(
     ``max_total_tokens``, ``max_calls``) of a run that stopped at one; the new values are stored.
     """
     store = RunStore.in_dir(runs_dir)
-    config = RunConfig.from_dict(store.get_run(run_id).config)
+    row = store.get_run(run_id)
+    if row.kind != "stop":
+        raise ConfigError(f"run {run_id} is a {row.kind} run; only STOP runs can be resumed")
+    config = RunConfig.from_dict(row.config)
     if caps:
         unknown = set(caps) - set(CAP_FIELDS)
         if unknown:

@@ -213,7 +213,7 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
     summaries = []
     for index in range(runs):
         seeded = dataclasses.replace(config, seed=config.seed + index)
-        view = ProgressView(seeded.iterations + 1)
+        view = ProgressView(seeded.iterations)
         view.line(f"experiment run {index + 1}/{runs}, seed {seeded.seed}")
         with view:
             summaries.append(app.start_run(seeded, args.runs_dir, env, view.iteration, view.line, view.record))
