@@ -97,7 +97,6 @@ class MetaUtility:
         train = TaskUtility(self.broker, self.task, "train")
         run = self.broker.improve(improver, self.task.initial_solution, train, tag)
         if run.solution is None:
-            self.broker.recorder.event("improver_failed", f"{tag}: {run.reason}")
             return {split: 0.0 for split in splits}
         return {split: self.broker.evaluate(run.solution, self.task, split, f"{tag}/{split}").score
                 for split in splits}

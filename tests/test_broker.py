@@ -161,3 +161,24 @@ def test_meta_utility_of_a_non_string_is_zero(sandbox: ForkServerSandbox) -> Non
     source = "def improve_algorithm(s, utility, lm):\n    return repr([utility(42), utility(None)])\n"
     run = broker.improve(source, "unused", meta, "meta")
     assert run.solution == "[0.0, 0.0]"
+
+
+def test_runtime_events_are_recorded_and_linked_to_programs(sandbox: ForkServerSandbox) -> None:
+    store = RunStore(":memory:")
+    run_id = store.create_run("lpn", "scripted", 0, {}, [])
+    broker = Broker(sandbox, ScriptedLM(["x"]), RunRecorder(store, run_id), BUDGETS, max_tokens=64)
+    task = get_task("lpn")
+    hang = broker.evaluate("def algorithm(a, b, c):\n    while True:\n        pass\n", task, "val", "hang")
+    shape = broker.evaluate("def algorithm(a, b, c):\n    return [[0]] * 3\n", task, "val", "shape")
+    denied = broker.evaluate(
+        "import socket\ndef algorithm(a, b, c):\n    socket.socket(socket.AF_INET).connect(('127.0.0.1', 9))\n",
+        task, "val", "net")
+    greedy = "def improve_algorithm(s, utility, lm):\n    for _ in range(9):\n        lm.prompt('e', 'm', 1, 0.5)\n"
+    broker.improve(greedy, task.initial_solution, TaskUtility(broker, task, "train"), "greedy")
+    events = {(kind, program_id) for kind, program_id in store._db.execute(
+        "SELECT kind, program_id FROM events WHERE run_id=?", (run_id,))}
+    greedy_id = store.add_program(run_id, "improver", greedy)
+    assert ("timeout", hang.program_id) in events
+    assert ("invalid_output", shape.program_id) in events
+    assert ("denied", denied.program_id) in events
+    assert ("budget_exceeded", greedy_id) in events and ("improver_failed", greedy_id) in events

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 from selftaught.broker.budget import RunBudget
 from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.config import Budgets
-from selftaught.errors import ProxyError, SelftaughtError
+from selftaught.errors import BudgetExceeded, ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
-from selftaught.records import Job, LMRequest, Recorder, RemoteSpec, Split
+from selftaught.records import Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
 from selftaught.sandbox.base import Sandbox
 from selftaught.tasks.base import Task
 
@@ -58,6 +58,10 @@ class ImproverRun:
     reason: str
     lm_calls: int
     utility_calls: int
+
+
+# How a refusal by the sandbox (seccomp, read-only mounts, rlimits) shows up in a job's errors.
+_DENIAL_MARKS = ("PermissionError", "Operation not permitted", "Read-only file system", "Permission denied")
 
 
 class _Fatal(Exception):
@@ -134,15 +138,30 @@ class Broker:
         failed = sum(1 for s in scores if s == 0.0)
         mean = sum(scores) / len(scores) if scores else 0.0
         reason = reasons[0] if reasons else ""
+        self._runtime_events(program_id, outcome, [r for r in reasons if r.startswith("invalid output")])
         self.recorder.evaluation(program_id, tag, task.name, split, mean, len(instances), failed, reason,
                                  time.monotonic() - started)
         return Evaluation(mean, len(instances), failed, reason, program_id)
+
+    def _runtime_events(self, program_id: int, outcome: Outcome, invalid: list[str]) -> None:
+        """Record what the sandbox and the scorer saw, one event per kind and job, linked to the program."""
+        texts = [outcome.reason, outcome.stderr, *(result.error for result in outcome.results)]
+        if outcome.reason.startswith("timeout"):
+            self.recorder.event("timeout", outcome.reason, program_id)
+        elif not outcome.ok:
+            self.recorder.event("job_failed", outcome.reason, program_id)
+        denied = next((text for text in texts if any(mark in text for mark in _DENIAL_MARKS)), "")
+        if denied:
+            self.recorder.event("denied", denied[-500:], program_id)
+        if invalid:
+            self.recorder.event("invalid_output", f"{len(invalid)} instance(s): {invalid[0]}", program_id)
 
     # --- improvers ---------------------------------------------------------------------------
 
     def improve(self, improver: str, initial_solution: str, utility: Utility, tag: str) -> ImproverRun:
         """Run ``improver`` (untrusted source) once on ``initial_solution`` with fresh budgets."""
-        session = _Session(self, utility, RunBudget(self.budgets), tag)
+        program_id = self.recorder.program("improver", improver)
+        session = _Session(self, utility, RunBudget(self.budgets), tag, program_id)
         job = Job(
             source=improver,
             entry="improve_algorithm",
@@ -165,17 +184,19 @@ class Broker:
             outcome = self.sandbox.run(job, session.handle)
         except _Fatal as fatal:
             raise fatal.error from None
+        self._runtime_events(program_id, outcome, [])
         budget = session.budget
-        if not outcome.ok or not outcome.results:
-            return ImproverRun(None, outcome.reason or "improver produced no result", budget.lm_calls,
-                               budget.utility_calls)
-        result = outcome.results[0]
-        if not result.ok:
-            return ImproverRun(None, result.error, budget.lm_calls, budget.utility_calls)
-        if not isinstance(result.value, str):
-            return ImproverRun(None, f"improver returned a {type(result.value).__name__}, not source text",
-                               budget.lm_calls, budget.utility_calls)
-        return ImproverRun(result.value, "", budget.lm_calls, budget.utility_calls)
+        result = outcome.results[0] if outcome.ok and outcome.results else None
+        if result is None:
+            failure = outcome.reason or "improver produced no result"
+        elif not result.ok:
+            failure = result.error
+        elif not isinstance(result.value, str):
+            failure = f"improver returned a {type(result.value).__name__}, not source text"
+        else:
+            return ImproverRun(result.value, "", budget.lm_calls, budget.utility_calls)
+        self.recorder.event("improver_failed", f"{tag}: {failure}", program_id)
+        return ImproverRun(None, failure, budget.lm_calls, budget.utility_calls)
 
     def _seed(self, tag: str) -> int:
         """A job's seed: fixed by the run seed and the job's call site, whatever the thread timing."""
@@ -192,15 +213,20 @@ class Broker:
 class _Session:
     """Serves the proxy calls of one improver run."""
 
-    def __init__(self, broker: Broker, utility: Utility, budget: RunBudget, tag: str) -> None:
+    def __init__(self, broker: Broker, utility: Utility, budget: RunBudget, tag: str, program_id: int) -> None:
         self.broker = broker
         self.utility = utility
         self.budget = budget
         self.tag = tag
+        self.program_id = program_id
 
     def handle(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the call and the budget (errors go to the improver), then do the work."""
-        work = self._check(remote, method, args, kwargs)
+        try:
+            work = self._check(remote, method, args, kwargs)
+        except BudgetExceeded as exc:
+            self.broker.recorder.event("budget_exceeded", f"{self.tag}: {exc}", self.program_id)
+            raise
         try:
             return work()
         except SelftaughtError as exc:
