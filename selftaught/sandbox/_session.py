@@ -57,6 +57,7 @@ class JobSession:
 
     def run(self, worker: WorkerProcess, job_id: str, uid: int, limits: dict[str, int]) -> Outcome:
         started = time.monotonic()
+        self.call_started = started  # call 1 may start without a "ready" message (a fast load)
         payload = encode_job(self.job)
         sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
