@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,9 @@ from selftaught.config import SandboxConfig
 from selftaught.records import Job
 from selftaught.sandbox import ForkServerSandbox
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine as common_machine  # noqa: E402
+
 CANDIDATES = {
     "trivial": "def f():\n    return sum(range(10))\n",
     "numpy": "import numpy as np\ndef f():\n    return float(np.arange(10).sum())\n",
@@ -38,16 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "python": platform.python_version(), "load_average_at_start": os.getloadavg()}
+    return {**common_machine(), "load_average_at_start": os.getloadavg()}
 
 
 def in_process(source: str) -> Callable[[], Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.errors import StoreError
+from selftaught.records import Iteration
 
 __all__ = [
     "TRANSFER_TABLE",
@@ -61,19 +62,8 @@ class RunSummary:
     completion_tokens: int
 
 
-@dataclass(frozen=True)
-class IterationRow:
-    """One step of the loop, as stored in ``iterations``."""
-
-    t: int
-    candidate_id: int | None
-    incumbent_id: int
-    val: float | None
-    val_se: float | None
-    test: float | None
-    test_se: float | None
-    accepted: bool
-    reason: str
+IterationRow = Iteration
+"""One step of the loop, as stored in ``iterations`` (the loop's own record)."""
 
 
 @dataclass(frozen=True)
