@@ -219,13 +219,16 @@ class _Session:
         self.budget = budget
         self.tag = tag
         self.program_id = program_id
+        self.refusals: set[str] = set()
 
     def handle(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the call and the budget (errors go to the improver), then do the work."""
         try:
             work = self._check(remote, method, args, kwargs)
         except BudgetExceeded as exc:
-            self.broker.recorder.event("budget_exceeded", f"{self.tag}: {exc}", self.program_id)
+            if str(exc) not in self.refusals:  # once per kind and run: a loop past the budget is one event
+                self.refusals.add(str(exc))
+                self.broker.recorder.event("budget_exceeded", f"{self.tag}: {exc}", self.program_id)
             raise
         try:
             return work()

@@ -12,19 +12,47 @@ Test servers: ``FakeOpenAIServer``, ``FakeAnthropicServer``.
 never touches llama.cpp.
 """
 
-from selftaught.lm.anthropic_backend import AnthropicLM
-from selftaught.lm.base import LanguageModel
-from selftaught.lm.cache import CachingLM, InMemoryCache, ReplayLM, ResponseCache, cache_key
-from selftaught.lm.context import check_fits, context_window
-from selftaught.lm.fake_server import FakeAnthropicServer, FakeOpenAIServer, RecordedRequest, Reply, in_order
-from selftaught.lm.limits import ConcurrencyLimitedLM
-from selftaught.lm.manual import ManualLM
-from selftaught.lm.meter import Caps, Meter, MeteredLM, Usage
-from selftaught.lm.openai_backend import OpenAICompatibleLM
-from selftaught.lm.pricing import Price, PriceTable
-from selftaught.lm.registry import LMRegistry, default_registry, default_spec, get_lm, register_builtins
-from selftaught.lm.retry import LMTransientError, RetryingLM, RetryPolicy
-from selftaught.lm.scripted import ScriptedLM
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load lazily: importing this package (the CLI does at start-up) must not pull in the
+# openai and anthropic SDKs (about a second) until a backend is built.
+_EXPORTS = {
+    "AnthropicLM": "selftaught.lm.anthropic_backend",
+    "CachingLM": "selftaught.lm.cache",
+    "Caps": "selftaught.lm.meter",
+    "ConcurrencyLimitedLM": "selftaught.lm.limits",
+    "FakeAnthropicServer": "selftaught.lm.fake_server",
+    "FakeOpenAIServer": "selftaught.lm.fake_server",
+    "InMemoryCache": "selftaught.lm.cache",
+    "LMRegistry": "selftaught.lm.registry",
+    "LMTransientError": "selftaught.lm.retry",
+    "LanguageModel": "selftaught.lm.base",
+    "ManualLM": "selftaught.lm.manual",
+    "Meter": "selftaught.lm.meter",
+    "MeteredLM": "selftaught.lm.meter",
+    "OpenAICompatibleLM": "selftaught.lm.openai_backend",
+    "Price": "selftaught.lm.pricing",
+    "PriceTable": "selftaught.lm.pricing",
+    "RecordedRequest": "selftaught.lm.fake_server",
+    "ReplayLM": "selftaught.lm.cache",
+    "Reply": "selftaught.lm.fake_server",
+    "ResponseCache": "selftaught.lm.cache",
+    "RetryPolicy": "selftaught.lm.retry",
+    "RetryingLM": "selftaught.lm.retry",
+    "ScriptedLM": "selftaught.lm.scripted",
+    "Usage": "selftaught.lm.meter",
+    "cache_key": "selftaught.lm.cache",
+    "check_fits": "selftaught.lm.context",
+    "context_window": "selftaught.lm.context",
+    "default_registry": "selftaught.lm.registry",
+    "default_spec": "selftaught.lm.registry",
+    "get_lm": "selftaught.lm.registry",
+    "in_order": "selftaught.lm.fake_server",
+    "register_builtins": "selftaught.lm.registry",
+}
 
 __all__ = [
     "AnthropicLM",
@@ -60,3 +88,26 @@ __all__ = [
     "in_order",
     "register_builtins",
 ]
+
+
+if TYPE_CHECKING:
+    from selftaught.lm.anthropic_backend import AnthropicLM
+    from selftaught.lm.base import LanguageModel
+    from selftaught.lm.cache import CachingLM, InMemoryCache, ReplayLM, ResponseCache, cache_key
+    from selftaught.lm.context import check_fits, context_window
+    from selftaught.lm.fake_server import FakeAnthropicServer, FakeOpenAIServer, RecordedRequest, Reply, in_order
+    from selftaught.lm.limits import ConcurrencyLimitedLM
+    from selftaught.lm.manual import ManualLM
+    from selftaught.lm.meter import Caps, Meter, MeteredLM, Usage
+    from selftaught.lm.openai_backend import OpenAICompatibleLM
+    from selftaught.lm.pricing import Price, PriceTable
+    from selftaught.lm.registry import LMRegistry, default_registry, default_spec, get_lm, register_builtins
+    from selftaught.lm.retry import LMTransientError, RetryingLM, RetryPolicy
+    from selftaught.lm.scripted import ScriptedLM
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'selftaught.lm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
