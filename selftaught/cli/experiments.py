@@ -24,6 +24,7 @@ from selftaught.experiments import (
     BASELINES,
     aggregate,
     baseline_source,
+    from_store,
     improve_once,
     measure_usage,
     record_transfer,
@@ -207,6 +208,8 @@ def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
     """N independent STOP runs (seeds seed..seed+N-1), then the test meta-utility per step with standard errors."""
+    if args.from_runs:
+        return _aggregate_stored(args)
     runs = _positive(args.runs, "--runs")
     config = config_from(args, env)
     get_task(config.task)  # an unknown task fails before the first run is stored
@@ -222,4 +225,18 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
     table = aggregate(summaries)
     _emit(args.json, {"experiment": table.to_json(), "runs": [s.to_json() for s in summaries]},
           experiment_rich(table))
+    return 0
+
+
+def _aggregate_stored(args: argparse.Namespace) -> int:
+    """The experiment table of STOP runs already in the store (e.g. runs of an experiment cut short)."""
+    if not (args.runs_dir / DB_NAME).exists():
+        raise ConfigError(f"no run store in {args.runs_dir} (use --runs-dir)")
+    store = RunStore.in_dir(args.runs_dir)
+    run_ids = [run_id.strip() for run_id in args.from_runs.split(",") if run_id.strip()]
+    for run_id in run_ids:
+        if store.get_run(run_id).kind != "stop":
+            raise ConfigError(f"run {run_id} is not a STOP run")
+    table = aggregate(from_store(store, run_ids))
+    _emit(args.json, {"experiment": table.to_json(), "runs": run_ids}, experiment_rich(table))
     return 0

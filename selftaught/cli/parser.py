@@ -114,6 +114,8 @@ def _experiment_commands(commands: Any) -> None:
 
     experiment = commands.add_parser("experiment", help="N independent STOP runs, test meta-utility per step ± se")
     experiment.add_argument("--runs", type=_count, default=5, help="independent runs, seeds seed..seed+N-1 (5)")
+    experiment.add_argument("--from-runs", metavar="RUN_ID,...",
+                            help="aggregate these stored STOP runs instead of starting new ones")
     _run_flags(experiment, loop=True)
 
 
