@@ -37,7 +37,9 @@ def test_dashboard_and_report_show_a_real_run_safely(
     dashboard, _ = serve_in_thread(db, log)
     try:
         pages = {"/": fetch(dashboard.url, "/"), "run": fetch(dashboard.url, f"/runs/{run_id}"),
-                 "lm": fetch(dashboard.url, f"/runs/{run_id}/lm")}
+                 "lm": fetch(dashboard.url, f"/runs/{run_id}/lm"),
+                 "events": fetch(dashboard.url, f"/runs/{run_id}/events"),
+                 "timeouts": fetch(dashboard.url, f"/runs/{run_id}/events?kind=improver_failed")}
         for pid in improvers:
             pages[f"improver {pid}"] = fetch(dashboard.url, f"/runs/{run_id}/programs/{pid}")
         call_ids = re.findall(rf"/runs/{run_id}/lm/(\d+)", pages["lm"].text)
@@ -49,6 +51,9 @@ def test_dashboard_and_report_show_a_real_run_safely(
         dashboard.server_close()
     assert {name: page.status for name, page in pages.items()} == {name: 200 for name in pages}
     assert run_id in pages["/"].text and "<svg" in pages["run"].text
+    assert "<td>budget_exceeded</td>" in pages["events"].text and f"/runs/{run_id}/events" in pages["run"].text
+    assert "<td>improver_failed</td>" in pages["timeouts"].text
+    assert "<td>budget_exceeded</td>" not in pages["timeouts"].text
     everything = "".join(page.text for page in pages.values())
     assert HOSTILE not in everything and "&lt;script&gt;window.__xss" in everything
     assert FAKE_KEY not in everything

@@ -137,7 +137,8 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         ["tokens", f"{run.prompt_tokens:,} prompt + {run.completion_tokens:,} completion"],
         ["cost", f"${run.cost_usd:.4f}"],
         ["programs", ", ".join(f"{n:,} {kind}" for kind, n in sorted(programs.items())) or "none"],
-        ["events", ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"],
+        ["events", Cell(link(run_url(run_id, "events"),
+                             ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"))],
     ])
     body = (
         f"<h1>Run {esc(run.id)}</h1>{summary}"

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from selftaught.dashboard.html import STYLE, NotFound, esc, layout
+from selftaught.dashboard.pages_events import events_page
 from selftaught.dashboard.pages_lm import lm_call_page, lm_calls_page
 from selftaught.dashboard.pages_program import compare_page, program_page
 from selftaught.dashboard.pages_runs import run_page, runs_page
@@ -89,6 +90,8 @@ def _route(db: sqlite3.Connection, path: str, query: dict[str, list[str]]) -> st
         return program_page(db, run_id, program_id, page)
     if rest == ["lm"]:
         return lm_calls_page(db, run_id, page)
+    if rest == ["events"]:
+        return events_page(db, run_id, page, query.get("kind", [""])[0])
     if rest[0] == "lm" and len(rest) == 2 and (call_id := _int(rest[1])) is not None:
         return lm_call_page(db, run_id, call_id)
     if rest == ["compare"]:

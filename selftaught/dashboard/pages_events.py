@@ -1,0 +1,50 @@
+"""The runtime events of a run (timeouts, denials, invalid outputs, budget overruns, ...), paginated.
+
+Event details quote untrusted program output; they are shown escaped. A ``kind`` filter narrows
+the list to one kind of event.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, run_url, table
+
+__all__ = ["EVENTS_PER_PAGE", "events_page"]
+
+EVENTS_PER_PAGE = 50
+
+
+def events_page(db: sqlite3.Connection, run_id: str, page: int = 1, kind: str = "") -> str:
+    """One page of the run's events, newest last, each linked to its program."""
+    if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+        raise NotFound(f"no run {run_id!r}")
+    where, params = "run_id=?", [run_id]
+    if kind:
+        where, params = where + " AND kind=?", [run_id, kind]
+    total = int(db.execute(f"SELECT COUNT(*) FROM events WHERE {where}", params).fetchone()[0])
+    pager = Pager(max(1, page), EVENTS_PER_PAGE, total)
+    if page > pager.pages:
+        raise NotFound(f"no page {page} of events")
+    rows = db.execute(
+        f"SELECT id, kind, program_id, detail, created_at FROM events WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+        [*params, pager.size, pager.offset],
+    ).fetchall()
+    kinds = db.execute("SELECT kind, COUNT(*) FROM events WHERE run_id=? GROUP BY kind ORDER BY kind",
+                       (run_id,)).fetchall()
+    filters = " · ".join(link(run_url(run_id, "events", kind=name), f"{name} ({count})") for name, count in kinds)
+    cells = [
+        [Cell(f"#{event_id}", True), name,
+         Cell(link(run_url(run_id, "programs", program_id), f"#{program_id}")) if program_id is not None else "",
+         detail]
+        for event_id, name, program_id, detail, _ in rows
+    ]
+    query = {"kind": kind} if kind else {}
+    body = (
+        f"<h1>Events of run {link(run_url(run_id), run_id)}</h1>"
+        f"<p>{link(run_url(run_id, 'events'), 'all')} · {filters}</p>"
+        + pager.html(run_url(run_id, "events"), **query)
+        + table(["event", "kind", "program", "detail"], cells, empty="No events.")
+        + pager.html(run_url(run_id, "events"), **query)
+    )
+    return layout(f"events of {run_id}", body)
