@@ -7,7 +7,9 @@ non-zero exit code. Third-party errors are translated where they enter (``raise 
   + ConfigError          bad flags, config files or task files
   + LMError              a language model could not answer
     - LMUnavailable      the server is unreachable or keeps failing (after retries)
-    - LMRequestError     the request itself is wrong (bad key, unknown model, prompt too long)
+    - LMRequestError     the request itself is wrong (bad key, unknown model)
+      · PromptRejected   this one prompt cannot be served (too long for the context); raised
+                         inside the improver that sent it, the run goes on
   + BudgetExceeded       a call past an LM, utility or run budget (raised inside improvers too)
   + ProxyError           sandboxed code called a proxy wrongly (raised inside the improver)
   + SandboxError         the sandbox could not be started or is not strong enough (--strict-sandbox)
@@ -25,6 +27,7 @@ __all__ = [
     "LMError",
     "LMRequestError",
     "LMUnavailable",
+    "PromptRejected",
     "ProxyError",
     "SandboxError",
     "SelftaughtError",
@@ -51,6 +54,10 @@ class LMUnavailable(LMError):
 
 class LMRequestError(LMError):
     """The LM request is wrong in itself: bad key, unknown model, prompt that cannot fit."""
+
+
+class PromptRejected(LMRequestError):
+    """The model cannot serve this particular prompt (it does not fit its context window)."""
 
 
 class BudgetExceeded(SelftaughtError):

@@ -182,3 +182,23 @@ def test_runtime_events_are_recorded_and_linked_to_programs(sandbox: ForkServerS
     assert ("invalid_output", shape.program_id) in events
     assert ("denied", denied.program_id) in events
     assert ("budget_exceeded", greedy_id) in events and ("improver_failed", greedy_id) in events
+
+
+def test_a_prompt_the_model_rejects_is_the_improvers_error_not_the_runs(sandbox: ForkServerSandbox) -> None:
+    from selftaught.errors import PromptRejected
+
+    def picky(request: LMRequest, k: int) -> str:
+        if len(request.user) > 100:
+            raise PromptRejected("scripted: the prompt does not fit the context window")
+        return "short answer"
+
+    source = """
+def improve_algorithm(initial_solution, utility, language_model):
+    try:
+        language_model.prompt("e", "x" * 1000, 1, 0.7)
+    except Exception as exc:
+        first = type(exc).__name__
+    return first + ":" + language_model.prompt("e", "short", 1, 0.7)[0]
+"""
+    solution, reason = _improve(_broker(sandbox, ScriptedLM(picky)), source)
+    assert (solution, reason) == ("PromptRejected:short answer", "")

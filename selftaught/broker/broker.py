@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from selftaught.broker.budget import RunBudget
 from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.config import Budgets
-from selftaught.errors import BudgetExceeded, ProxyError, SelftaughtError
+from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
 from selftaught.records import Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
 from selftaught.sandbox.base import Sandbox
@@ -232,6 +232,9 @@ class _Session:
             raise
         try:
             return work()
+        except PromptRejected as exc:  # the improver's own prompt: its error, not the run's
+            self.broker.recorder.event("prompt_rejected", f"{self.tag}: {exc}", self.program_id)
+            raise
         except SelftaughtError as exc:
             raise _Fatal(exc) from exc
 

@@ -2,7 +2,7 @@
 
 ``context_window(model)`` looks a model up in a small table of known windows (longest matching
 prefix, so dated ids like ``gpt-4o-2024-08-06`` match ``gpt-4o``); unknown models return ``None``
-and are not checked. ``check_fits`` raises ``LMRequestError`` when the prompt plus the requested
+and are not checked. ``check_fits`` raises ``PromptRejected`` (an ``LMRequestError``) when the prompt plus the requested
 completion tokens exceed the window.
 
 Without the provider's tokenizer the prompt size is a deliberately low estimate (one token per
@@ -12,7 +12,7 @@ refusal is translated into the same error. The embedded backend counts tokens ex
 
 from __future__ import annotations
 
-from selftaught.errors import LMRequestError
+from selftaught.errors import PromptRejected
 from selftaught.records import LMRequest
 
 __all__ = ["CONTEXT_WINDOWS", "check_fits", "context_window", "estimate_prompt_tokens"]
@@ -62,7 +62,7 @@ def estimate_prompt_tokens(request: LMRequest) -> int:
 
 
 def check_fits(request: LMRequest, window: int | None, model: str, prompt_tokens: int | None = None) -> None:
-    """Raise ``LMRequestError`` if the prompt plus ``max_tokens`` cannot fit ``window``.
+    """Raise ``PromptRejected`` if the prompt plus ``max_tokens`` cannot fit ``window``.
 
     ``prompt_tokens`` is an exact count when the caller has one; otherwise it is estimated.
     """
@@ -72,7 +72,7 @@ def check_fits(request: LMRequest, window: int | None, model: str, prompt_tokens
     tokens = prompt_tokens if prompt_tokens is not None else estimate_prompt_tokens(request)
     if tokens + request.max_tokens > window:
         about = "" if exact else "at least "
-        raise LMRequestError(
+        raise PromptRejected(
             f"prompt too long for {model}: {about}{tokens} prompt tokens + max_tokens {request.max_tokens} "
             f"exceed its {window}-token context window"
         )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from selftaught.errors import LMError, LMRequestError, LMUnavailable
+from selftaught.errors import LMError, LMRequestError, LMUnavailable, PromptRejected
 from selftaught.lm.base import LanguageModel
 from selftaught.records import LMRequest, LMResponse
 
@@ -50,6 +50,9 @@ def error_for_status(status: int, message: str, retry_after_s: float | None = No
     """The selftaught error for an HTTP error status: transient, or a request error."""
     if status in RETRYABLE_STATUSES or status >= 500:
         return LMTransientError(message, retry_after_s)
+    lowered = message.lower()
+    if status == 413 or (status == 400 and any(word in lowered for word in ("context", "too long", "too many tokens"))):
+        return PromptRejected(message)
     if 400 <= status < 500:
         return LMRequestError(message)
     return LMUnavailable(message)
