@@ -14,7 +14,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.config import Budgets
 from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
-from selftaught.records import Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
+from selftaught.records import Instance, Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
 from selftaught.sandbox.base import Sandbox
 from selftaught.tasks.base import Task
 
@@ -118,6 +118,19 @@ class Broker:
         started = time.monotonic()
         with self._eval_slots:
             outcome = self.sandbox.run(job)
+        scores, reasons = self._score(task, instances, outcome, program_id)
+        failed = sum(1 for score in scores if score == 0.0)
+        mean = sum(scores) / len(scores) if scores else 0.0
+        reason = reasons[0] if reasons else ""
+        self._runtime_events(program_id, outcome, [r for r in reasons if r.startswith("invalid output")])
+        self.recorder.evaluation(program_id, tag, task.name, split, mean, len(instances), failed, reason,
+                                 time.monotonic() - started)
+        return Evaluation(mean, len(instances), failed, reason, program_id)
+
+    def _score(
+        self, task: Task, instances: Sequence[Instance], outcome: Outcome, program_id: int
+    ) -> tuple[list[float], list[str]]:
+        """Trusted per-instance scores (0 for a missing or failed call) and the reasons for failures."""
         scores: list[float] = []
         reasons: list[str] = [outcome.reason] if outcome.reason else []
         for index, instance in enumerate(instances):
@@ -135,13 +148,7 @@ class Broker:
             if scored.reason:
                 reasons.append(scored.reason)
             scores.append(value)
-        failed = sum(1 for s in scores if s == 0.0)
-        mean = sum(scores) / len(scores) if scores else 0.0
-        reason = reasons[0] if reasons else ""
-        self._runtime_events(program_id, outcome, [r for r in reasons if r.startswith("invalid output")])
-        self.recorder.evaluation(program_id, tag, task.name, split, mean, len(instances), failed, reason,
-                                 time.monotonic() - started)
-        return Evaluation(mean, len(instances), failed, reason, program_id)
+        return scores, reasons
 
     def _runtime_events(self, program_id: int, outcome: Outcome, invalid: list[str]) -> None:
         """Record what the sandbox and the scorer saw, one event per kind and job, linked to the program."""
