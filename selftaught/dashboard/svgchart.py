@@ -12,8 +12,8 @@ from selftaught.report.readstore import IterationRow
 
 __all__ = ["meta_utility_svg"]
 
-_W, _H = 640, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 16, 14, 34
+_W, _H = 640, 274
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 16, 28, 34  # the legend sits in the top margin, above the curves
 _COLOURS = {"val": "#0969da", "test": "#bf3989"}
 
 
@@ -76,9 +76,8 @@ def _axes(max_t: int) -> str:
                  "iteration t</text>")
     parts.append(f'<line x1="{_LEFT}" x2="{_LEFT}" y1="{_TOP}" y2="{_H - _BOTTOM}" stroke="#888"/>'
                  f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{_H - _BOTTOM}" y2="{_H - _BOTTOM}" stroke="#888"/>')
-    legend_x = _W - _RIGHT - 150
     for i, split in enumerate(("val", "test")):
-        y = _TOP + 8 + 14 * i
+        legend_x, y = _W - _RIGHT - 200 + 100 * i, _TOP - 14
         dash = ' stroke-dasharray="5 3"' if split == "test" else ""
         parts.append(f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="{y}" y2="{y}" stroke="{_COLOURS[split]}" '
                      f'stroke-width="2"{dash}/><text x="{legend_x + 28}" y="{y + 4}" font-size="11" fill="#333">'
