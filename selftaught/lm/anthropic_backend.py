@@ -17,7 +17,6 @@ Left out: streaming, tools, extended thinking, prompt caching.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,8 +24,8 @@ from typing import Any
 import anthropic
 
 from selftaught.errors import LMRequestError
-from selftaught.lm.context import check_fits, context_window
-from selftaught.lm.sdk_errors import SdkContext, sdk_call
+from selftaught.lm.context import context_window
+from selftaught.lm.sdk_common import SdkBackend, SdkContext, sdk_call
 from selftaught.records import LMRequest, LMResponse
 
 __all__ = ["DEFAULT_ANTHROPIC_BASE_URL", "AnthropicLM"]
@@ -34,7 +33,7 @@ __all__ = ["DEFAULT_ANTHROPIC_BASE_URL", "AnthropicLM"]
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 
 
-class AnthropicLM:
+class AnthropicLM(SdkBackend):
     """A ``LanguageModel`` over Anthropic's Messages API; thread-safe.
 
     Args:
@@ -75,24 +74,8 @@ class AnthropicLM:
             raise LMRequestError("ANTHROPIC_API_KEY is not set")
         return cls(model, api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, timeout_s=timeout_s)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def close(self) -> None:
-        """Close the HTTP connection pool (also done when the object is garbage-collected)."""
-        self._client.close()
-
-    def __del__(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-
     def complete(self, request: LMRequest) -> LMResponse:
-        if request.n < 1:
-            raise LMRequestError(f"{self._name}: n must be at least 1, not {request.n}")
-        check_fits(request, self._window, self._name)
+        self._preflight(request)
         started = time.monotonic()
         texts: list[str] = []
         prompt_tokens = completion_tokens = 0

@@ -21,7 +21,6 @@ Left out: streaming, tools, response formats, logprobs.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +28,8 @@ from typing import Any
 import openai
 
 from selftaught.errors import LMRequestError, LMUnavailable
-from selftaught.lm.context import check_fits, context_window
-from selftaught.lm.sdk_errors import SdkContext, sdk_call
+from selftaught.lm.context import context_window
+from selftaught.lm.sdk_common import SdkBackend, SdkContext, sdk_call
 from selftaught.records import LMRequest, LMResponse
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatibleLM"]
@@ -39,7 +38,7 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
-class OpenAICompatibleLM:
+class OpenAICompatibleLM(SdkBackend):
     """A ``LanguageModel`` over an OpenAI-compatible chat-completions endpoint; thread-safe.
 
     Args:
@@ -106,24 +105,8 @@ class OpenAICompatibleLM:
             project=env.get("OPENAI_PROJECT_ID") or None,
         )
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def close(self) -> None:
-        """Close the HTTP connection pool (also done when the object is garbage-collected)."""
-        self._client.close()
-
-    def __del__(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-
     def complete(self, request: LMRequest) -> LMResponse:
-        if request.n < 1:
-            raise LMRequestError(f"{self._name}: n must be at least 1, not {request.n}")
-        check_fits(request, self._window, self._name)
+        self._preflight(request)
         started = time.monotonic()
         texts: list[str] = []
         prompt_tokens = completion_tokens = 0

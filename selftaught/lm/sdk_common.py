@@ -1,4 +1,4 @@
-"""Translating the official SDKs' exceptions into selftaught's LM errors, in one place.
+"""What the official-SDK backends share: error translation in one place, and a small base class.
 
 The ``openai`` and ``anthropic`` SDKs share one exception shape (``APITimeoutError``,
 ``APIConnectionError``, ``APIStatusError``, ``APIResponseValidationError`` under a base error),
@@ -9,15 +9,18 @@ malformed bodies become ``LMTransientError`` (retried), HTTP statuses go through
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
 
-from selftaught.errors import LMUnavailable
+from selftaught.errors import LMRequestError, LMUnavailable
+from selftaught.lm.context import check_fits
 from selftaught.lm.retry import LMTransientError, error_for_status, parse_retry_after
+from selftaught.records import LMRequest
 
-__all__ = ["SdkContext", "error_message", "sdk_call"]
+__all__ = ["SdkBackend", "SdkContext", "error_message", "sdk_call"]
 
 T = TypeVar("T")
 
@@ -68,3 +71,31 @@ def error_message(body: Any) -> str:
         if isinstance(body.get("message"), str):
             return str(body["message"])
     return ""
+
+
+class SdkBackend:
+    """What the SDK backends share: their name, a client to close, and the checks before a request."""
+
+    _name: str
+    _client: Any
+    _window: int | None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        """Close the HTTP connection pool (also done when the object is garbage-collected)."""
+        self._client.close()
+
+    def __del__(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _preflight(self, request: LMRequest) -> None:
+        """Refuse a request that asks for no samples or cannot fit the model's context window."""
+        if request.n < 1:
+            raise LMRequestError(f"{self._name}: n must be at least 1, not {request.n}")
+        check_fits(request, self._window, self._name)
