@@ -27,6 +27,7 @@ __all__ = [
     "SPLITS",
     "SPLIT_SEEDS",
     "Invalid",
+    "as_column",
     "LazyInstances",
     "SeededTask",
     "as_binary_vector",
@@ -163,16 +164,21 @@ def as_binary_vector(output: Any, length: int) -> list[int]:
 
     Bools and the floats 0.0 / 1.0 are accepted; any other shape, length or value is ``Invalid``.
     """
+    return [_binary(value) for value in as_column(output, length, "values 0/1")]
+
+
+def as_column(output: Any, length: int, what: str) -> list[Any]:
+    """``output`` as a flat list of ``length`` items: shape ``(length,)`` or ``(length, 1)``, else ``Invalid``."""
     output = plain(output)
     if not isinstance(output, list | tuple):
-        raise Invalid(f"expected a list of {length} values 0/1, got {type(output).__name__}")
+        raise Invalid(f"expected a list of {length} {what}, got {type(output).__name__}")
     if len(output) != length:
-        raise Invalid(f"expected {length} values, got {len(output)}")
+        raise Invalid(f"expected {length} {what}, got {len(output)}")
     if output and all(isinstance(row, list | tuple) for row in output):
         if not all(len(row) == 1 for row in output):
             raise Invalid(f"expected shape ({length},) or ({length}, 1)")
         output = [row[0] for row in output]
-    return [_binary(value) for value in output]
+    return list(output)
 
 
 def as_permutation(output: Any, size: int) -> list[int]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from selftaught.records import Instance, Split
-from selftaught.tasks.common import Invalid, SeededTask, plain
+from selftaught.tasks.common import Invalid, SeededTask, as_column
 
 __all__ = ["MaxCutTask", "cut_weight", "maxcut_instance"]
 
@@ -112,16 +112,7 @@ def _label(value: Any) -> int:
 
 def as_labels(output: Any, n: int) -> list[int]:
     """``output`` as ``n`` side labels, all in {0, 1} or all in {-1, 1}; else ``Invalid``."""
-    output = plain(output)
-    if not isinstance(output, list | tuple):
-        raise Invalid(f"expected a list of {n} labels, got {type(output).__name__}")
-    if len(output) != n:
-        raise Invalid(f"expected {n} labels, got {len(output)}")
-    if output and all(isinstance(row, list | tuple) for row in output):
-        if not all(len(row) == 1 for row in output):
-            raise Invalid(f"expected shape ({n},) or ({n}, 1)")
-        output = [row[0] for row in output]
-    labels = [_label(value) for value in output]
+    labels = [_label(value) for value in as_column(output, n, "labels")]
     if not (set(labels) <= {0, 1} or set(labels) <= {-1, 1}):
         raise Invalid("labels mix 0/1 with -1/1")
     return labels
