@@ -22,7 +22,7 @@ __all__ = [
     "load_toml",
 ]
 
-Acceptance = Literal["best", "paper", "paired"]
+Acceptance = Literal["sequential", "best", "paper", "paired"]
 Executor = Literal["local", "ray"]
 
 
@@ -108,10 +108,14 @@ class RunConfig:
         iterations: self-improvement steps T.
         repeats: improver runs per meta-utility estimate (fresh budgets each).
         seed: seeds sampling order and anything random in the broker.
-        accept: ``best`` adopts a candidate only if it beats the incumbent's val meta-utility;
-            ``paper`` adopts it unless it scored 0 or failed (the reference rule); ``paired`` re-scores
-            the incumbent on the candidate's seeded repeats and adopts the candidate only if the
-            one-sided 95% lower bound of the mean paired val difference is above 0.
+        accept: ``sequential`` (default) runs incumbent and candidate on the same seeded val repeats,
+            ``repeats`` pairs at a time up to ``max_repeats``, and adopts the candidate once the one-sided
+            lower bound of the mean paired difference is above 0 (false adoptions at most 5% over all
+            looks), rejecting it when the mean difference is <= 0 or at the cap; ``paired`` is the same
+            with ``repeats`` pairs and one look at 95%; ``best`` adopts a candidate whose val mean beats
+            the incumbent's val from its adoption; ``paper`` adopts it unless it scored 0 or failed.
+        max_repeats: the most paired val repeats the ``sequential`` rule may run per step (it never
+            runs fewer than ``repeats``).
         lm, budgets, sandbox: see their classes.
     """
 
@@ -119,13 +123,14 @@ class RunConfig:
     iterations: int = 2
     repeats: int = 3
     seed: int = 0
-    accept: Acceptance = "best"
+    accept: Acceptance = "sequential"
+    max_repeats: int = 12
     lm: LMConfig = field(default_factory=LMConfig)
     budgets: Budgets = field(default_factory=Budgets)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def __post_init__(self) -> None:
-        _check_positive(self, ("iterations", "repeats"), allow_zero={"iterations"})
+        _check_positive(self, ("iterations", "repeats", "max_repeats"), allow_zero={"iterations"})
         _check_positive(self.budgets, ("lm_calls", "responses_per_call", "utility_calls", "improver_timeout_s"))
         _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency"))
         _check_positive(self.lm, ("max_cost_usd", "max_total_tokens", "max_calls", "max_retries"),

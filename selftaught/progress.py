@@ -23,9 +23,16 @@ def format_iteration(row: Iteration, iterations: int) -> str:
     if row.val is None:
         scores = "no candidate"
     else:
-        scores = f"val {row.val:.3f} ± {row.val_se or 0:.3f}  test {row.test or 0:.3f} ± {row.test_se or 0:.3f}"
+        scores = f"val {_score(row.val, row.val_se)}  test {_score(row.test, row.test_se)}"
     verdict = "adopted" if row.accepted else "rejected"
     return f"step {row.t}/{iterations}  {scores}  {verdict}  ({row.reason})"
+
+
+def _score(value: float | None, se: float | None) -> str:
+    """``0.512 ± 0.030``; ``± n/a`` when one run gives no standard error; ``n/a`` without a value."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} ± {'n/a' if se is None else f'{se:.3f}'}"
 
 
 class ProgressView:

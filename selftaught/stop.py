@@ -1,46 +1,59 @@
 """The STOP loop (the paper's Algorithm 1): I_t = I_{t-1}(û, source(I_{t-1}), L).
 
 Step 0 scores the seed improver. Each step t runs the incumbent improver, sandboxed, on its own
-source with the meta-utility û (train split) as its utility; the candidate it returns is scored
-on ``val`` (selection) and ``test`` (reported only) and then adopted or not:
+source with the meta-utility û (train split) as its utility. The candidate it returns gets two
+*independent* estimates from separate, separately seeded improver runs:
 
-- ``best`` (default): adopt only if the candidate's val meta-utility beats the incumbent's;
+- val, on runs tagged ``t{t}/eval/val/r{i}``: the only estimate the acceptance rule looks at;
+- test, on ``repeats`` runs tagged ``t{t}/eval/test/r{i}``: reported, never used to decide.
+
+Because the decision never sees the test runs, the reported test of an adopted improver is an
+unbiased estimate of its test meta-utility (a null experiment, with every improver the same,
+gives a flat test curve). The rules (``RunConfig.accept``):
+
+- ``best``: adopt if the candidate's val mean beats the incumbent's bar, the val mean of the
+  incumbent's own estimate when it was adopted (kept through rejected steps and across resume);
 - ``paper``: adopt unless the candidate failed or scored 0 (the reference code's rule);
-- ``paired``: the incumbent is scored again at step t on the very same repeats as the candidate
-  (the same tags ``t{t}/eval/r{i}``, so each pair of runs shares its sandbox seeds and, where both
-  improvers send the same prompt at the same call, the same cached LM answers: common random
-  numbers). With d_i = candidate_i - incumbent_i over the k repeats, the candidate is adopted only
-  if the one-sided 95% lower confidence bound mean(d) - q * se(d) is above 0, where q is the 95%
-  quantile of Student's t with k - 1 degrees of freedom (1.645 beyond 30). With k = 1 there is no
-  spread to estimate and the rule reduces to d_1 > 0. It costs one more val estimate per step.
+- ``paired``: the incumbent is run again on the candidate's very tags, so each pair shares its
+  sandbox seeds and, where both send the same prompt at the same call, its cached LM answers
+  (common random numbers). With d_i = candidate_i - incumbent_i over ``repeats`` pairs, adopt only
+  if the one-sided 95% lower bound mean(d) - q * se(d) is above 0 (q: Student's t, k - 1 df);
+  with one pair the rule reduces to d_1 > 0;
+- ``sequential`` (default): the paired rule with repeats added until it decides. Looks come after
+  every ``repeats`` pairs up to ``max_repeats``; at look j with n_j pairs the candidate is adopted
+  when the lower bound with q = t(1 - alpha_j, n_j - 1) is above 0, where alpha_j = 0.05 * n_j /
+  sum(n) (a weighted Bonferroni split: the false-adoption rate stays at most 5% over all looks);
+  it is rejected as soon as mean(d) <= 0 (no sign of improvement), or at the cap. The reason of
+  each step says how many val runs the decision took.
 
 Every step is written to the recorder as soon as it is decided, so a killed run resumes from
-the last finished step (``LoopState.from_history``).
+the last finished step (``LoopState.from_history``); tags are fixed by the step and repeat, so a
+resumed or replayed step gets the same seeds and cached answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
-from selftaught.broker import Broker
 from selftaught.config import RunConfig
 from selftaught.improver import SEED_IMPROVER
-from selftaught.meta_utility import Estimate, MetaUtility, mean_and_se
+from selftaught.meta_utility import Estimate, MetaUtility, Runner
 from selftaught.records import Iteration, Recorder
+from selftaught.stats import mean_and_se, t_quantile
 from selftaught.tasks.base import Task
 
-__all__ = ["LoopState", "paired_bound", "run_loop"]
+__all__ = ["ALPHA", "Decision", "LoopState", "decide", "paired_bound", "run_loop", "sequential_looks"]
 
-# One-sided 95% quantiles of Student's t by degrees of freedom (1..30); 1.645 (normal) beyond.
-_T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761,
-        1.753, 1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701,
-        1.699, 1.697)
+ALPHA = 0.05
+"""The false-adoption rate the paired and sequential rules allow (one-sided)."""
 
 
 @dataclass(frozen=True)
 class LoopState:
-    """Where the loop stands: the next step, the incumbent improver and its val score."""
+    """Where the loop stands: the next step, the incumbent improver and its val bar (``best``)."""
 
     next_t: int
     incumbent_id: int
@@ -48,7 +61,10 @@ class LoopState:
 
     @classmethod
     def from_history(cls, history: Sequence[Iteration]) -> LoopState | None:
-        """The state after the stored steps (None when step 0 never finished)."""
+        """The state after the stored steps (None when step 0 never finished).
+
+        The bar is the val of the step that adopted the incumbent: a rejected step leaves it alone.
+        """
         if not history:
             return None
         incumbent_val = 0.0
@@ -59,76 +75,147 @@ class LoopState:
         return cls(last.t + 1, last.incumbent_id, incumbent_val)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A rule's verdict on a candidate: its val estimate, adopted or not, why, and the val runs it took."""
+
+    val: Estimate
+    adopted: bool
+    reason: str
+    val_runs: int
+
+
 def run_loop(
-    broker: Broker,
+    broker: Runner,
     task: Task,
     config: RunConfig,
     recorder: Recorder,
     history: Sequence[Iteration] = (),
     on_iteration: Callable[[Iteration], None] = lambda row: None,
+    executor: Executor | None = None,
 ) -> list[Iteration]:
-    """Run (or resume after ``history``) the loop to ``config.iterations``; returns every step."""
-    meta = MetaUtility(broker, task, config.repeats, config.budgets)
+    """Run (or resume after ``history``) the loop to ``config.iterations``; returns every step.
+
+    ``executor`` runs the improver runs of the estimates (default: a thread each); the val and the
+    test estimate of a step run concurrently.
+    """
     rows = list(history)
     state = LoopState.from_history(rows)
     if state is None:
+        meta = MetaUtility(broker, task, config.repeats, config.budgets, executor=executor)
         seed_id = recorder.program("improver", SEED_IMPROVER)
-        scores = meta.estimate(SEED_IMPROVER, "t0/eval", ("val", "test"))
-        row = Iteration(0, seed_id, seed_id, scores["val"].mean, scores["val"].se, scores["test"].mean,
-                        scores["test"].se, accepted=True, reason="seed improver")
+        reason = f"seed improver; val and test from separate runs ({config.repeats} each)"
+        verdict, test = _estimates(meta, SEED_IMPROVER, "t0", partial(_seed, meta, reason))
+        val = verdict.val
+        row = Iteration(0, seed_id, seed_id, val.mean, val.se, test.mean, test.se, accepted=True, reason=reason)
         rows.append(_decided(recorder, row, on_iteration))
         state = LoopState.from_history(rows)
         assert state is not None
     for t in range(state.next_t, config.iterations + 1):
         incumbent = recorder.source(state.incumbent_id)
-        meta = MetaUtility(broker, task, config.repeats, config.budgets, parent_id=state.incumbent_id)
+        meta = MetaUtility(broker, task, config.repeats, config.budgets, state.incumbent_id, executor)
         run = broker.improve(incumbent, incumbent, meta, f"t{t}/improve")
         if run.solution is None:
             row = Iteration(t, None, state.incumbent_id, None, None, None, None, accepted=False,
                             reason=f"no candidate: {run.reason}")
         else:
-            candidate_id = recorder.program("improver", run.solution, parent_id=state.incumbent_id)
-            scores = meta.estimate(run.solution, f"t{t}/eval", ("val", "test"))
-            val, test = scores["val"], scores["test"]
-            paired = None
-            if config.accept == "paired":  # the incumbent on the candidate's very repeats
-                paired = meta.estimate(incumbent, f"t{t}/eval", ("val",))["val"]
-            accepted, reason = _accept(config.accept, val, state.incumbent_val, paired)
-            row = Iteration(t, candidate_id, candidate_id if accepted else state.incumbent_id,
-                            val.mean, val.se, test.mean, test.se, accepted, reason)
+            candidate = run.solution
+            candidate_id = recorder.program("improver", candidate, parent_id=state.incumbent_id)
+            rule = partial(decide, config, meta, candidate, incumbent, state.incumbent_val, f"t{t}/eval/val")
+            verdict, test = _estimates(meta, candidate, f"t{t}", rule)
+            val = verdict.val
+            row = Iteration(t, candidate_id, candidate_id if verdict.adopted else state.incumbent_id,
+                            val.mean, val.se, test.mean, test.se, verdict.adopted, verdict.reason)
         rows.append(_decided(recorder, row, on_iteration))
         state = LoopState(t + 1, row.incumbent_id, row.val if row.accepted and row.val is not None
                           else state.incumbent_val)
     return rows
 
 
-def paired_bound(candidate: Sequence[float], incumbent: Sequence[float]) -> tuple[float, float, float]:
-    """Mean paired difference candidate - incumbent, its standard error, and its one-sided 95% lower bound."""
+def _estimates(
+    meta: MetaUtility, improver: str, step: str, rule: Callable[[], Decision]
+) -> tuple[Decision, Estimate]:
+    """The decision on val (``rule()``) and, concurrently, the test estimate from runs of its own."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-estimate") as pool:
+        test = pool.submit(meta.estimate, improver, f"{step}/eval/test", ("test",))
+        return rule(), test.result()["test"]
+
+
+def _seed(meta: MetaUtility, reason: str) -> Decision:
+    """Step 0: the seed improver's val estimate; it is adopted by definition."""
+    return Decision(meta.estimate(SEED_IMPROVER, "t0/eval/val", ("val",))["val"], True, reason, meta.repeats)
+
+
+def decide(
+    config: RunConfig, meta: MetaUtility, candidate: str, incumbent: str, incumbent_val: float, tag: str
+) -> Decision:
+    """Score ``candidate`` on val (runs ``tag/r{i}``) as ``config.accept`` asks, and adopt it or not."""
+    k = config.repeats
+    if config.accept in ("best", "paper"):
+        val = meta.estimate(candidate, tag, ("val",))["val"]
+        if config.accept == "paper":
+            adopted = val.mean > 0.0
+            return Decision(val, adopted, "adopted (paper rule)" if adopted else "rejected: scored 0 (paper rule)", k)
+        adopted = val.mean > incumbent_val
+        relation = ">" if adopted else "<="
+        verdict = "adopted" if adopted else "kept incumbent"
+        reason = f"{verdict}: val {val.mean:.4f} {relation} incumbent's bar {incumbent_val:.4f}"
+        return Decision(val, adopted, reason, k)
+    cap = max(config.max_repeats, k) if config.accept == "sequential" else k
+    return _paired(meta, candidate, incumbent, tag, sequential_looks(k, cap), config.accept)
+
+
+def sequential_looks(first: int, cap: int) -> list[tuple[int, float]]:
+    """The looks of a sequential paired test: ``(pairs, one-sided alpha)`` after each batch of ``first`` pairs.
+
+    The alphas add up to ``ALPHA`` and grow with the pairs (later looks, with smaller standard
+    errors, get more of it), so by the union bound the rule adopts a candidate that is no better
+    with probability at most ``ALPHA`` however many looks it takes.
+    """
+    if first < 1 or cap < first:
+        raise ValueError(f"need 1 <= first <= cap, not {first} and {cap}")
+    sizes = list(range(first, cap, first)) + [cap]
+    return [(n, ALPHA * n / sum(sizes)) for n in sizes]
+
+
+def paired_bound(
+    candidate: Sequence[float], incumbent: Sequence[float], alpha: float = ALPHA
+) -> tuple[float, float | None, float]:
+    """Mean paired difference candidate - incumbent, its standard error and its one-sided 1 - alpha lower bound.
+
+    With one pair there is no spread to estimate: the standard error is None and the bound is the difference.
+    """
     if len(candidate) != len(incumbent) or not candidate:
         raise ValueError("paired scores need the same, non-zero number of repeats")
     diff = mean_and_se([c - i for c, i in zip(candidate, incumbent, strict=True)])
-    df = len(candidate) - 1
-    quantile = 0.0 if df == 0 else _T95[df - 1] if df <= len(_T95) else 1.645
-    return diff.mean, diff.se, diff.mean - quantile * diff.se
+    if diff.se is None:
+        return diff.mean, None, diff.mean
+    return diff.mean, diff.se, diff.mean - t_quantile(1.0 - alpha, len(candidate) - 1) * diff.se
 
 
-def _accept(
-    rule: str, candidate: Estimate, incumbent_val: float, incumbent: Estimate | None = None
-) -> tuple[bool, str]:
-    """Whether to adopt the candidate under ``rule``, and why (``incumbent``: its paired re-score)."""
-    val = candidate.mean
-    if rule == "paired":
-        if incumbent is None:
-            raise ValueError("the paired rule needs the incumbent's scores on the same repeats")
-        mean, se, lower = paired_bound(candidate.scores, incumbent.scores)
-        verdict = "adopted" if lower > 0.0 else "kept incumbent"
-        return lower > 0.0, (f"{verdict} (paired): val diff {mean:+.4f} ± {se:.4f}, "
-                             f"95% lower bound {lower:+.4f} {'>' if lower > 0.0 else '<='} 0")
-    if rule == "paper":
-        return (val > 0.0, "adopted (paper rule)" if val > 0.0 else "rejected: scored 0 (paper rule)")
-    if val > incumbent_val:
-        return True, f"adopted: val {val:.4f} > incumbent {incumbent_val:.4f}"
-    return False, f"kept incumbent: val {val:.4f} <= {incumbent_val:.4f}"
+def _paired(
+    meta: MetaUtility, candidate: str, incumbent: str, tag: str, looks: list[tuple[int, float]], rule: str
+) -> Decision:
+    """Run candidate and incumbent on the same tags, a batch per look, until the bound decides."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for look, (pairs, alpha) in enumerate(looks):
+        batch = meta.runs([(source, i) for i in range(len(ours), pairs) for source in (candidate, incumbent)],
+                          tag, ("val",))
+        ours += [run["val"] for run in batch[0::2]]
+        theirs += [run["val"] for run in batch[1::2]]
+        mean, se, lower = paired_bound(ours, theirs, alpha)
+        last = look == len(looks) - 1
+        adopted = lower > 0.0 and (se is not None or last)
+        if adopted or mean <= 0.0 or last:
+            break
+    spread = "n/a" if se is None else f"{se:.4f}"
+    bound = f"{1 - alpha:.1%} lower bound {lower:+.4f} {'>' if adopted else '<='} 0"
+    why = "" if adopted or not mean <= 0.0 or last else ", no sign of improvement"
+    cost = f"{2 * pairs} val runs ({pairs} pairs, incumbent {mean_and_se(theirs).mean:.4f} on the same tags)"
+    verdict = "adopted" if adopted else "kept incumbent"
+    reason = f"{verdict} ({rule}): val diff {mean:+.4f} ± {spread}, {bound}{why}; {cost}"
+    return Decision(mean_and_se(ours), adopted, reason, 2 * pairs)
 
 
 def _decided(recorder: Recorder, row: Iteration, on_iteration: Callable[[Iteration], None]) -> Iteration:

@@ -52,11 +52,14 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
         parser.add_argument("--iterations", type=_count, help="self-improvement steps T (default: 2)")
         parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
     else:
-        parser.set_defaults(task=None, iterations=None, repeats=None, accept=None)
+        parser.set_defaults(task=None, iterations=None, repeats=None, accept=None, max_repeats=None)
     parser.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
     if loop:
-        parser.add_argument("--accept", choices=["best", "paper", "paired"], help="acceptance rule (default: best)")
+        parser.add_argument("--accept", choices=["sequential", "best", "paper", "paired"],
+                            help="acceptance rule (default: sequential)")
+        parser.add_argument("--max-repeats", type=_count,
+                            help="most paired val repeats per step for --accept sequential (default: 12)")
     parser.add_argument("--config", type=Path, help="TOML file with any RunConfig fields; flags override it")
     parser.add_argument("--lm-calls", type=_count, help="LM calls per improver run (default: 4)")
     parser.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")

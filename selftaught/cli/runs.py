@@ -30,6 +30,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
         repeats=_pick(args.repeats, base.repeats),
         seed=_pick(args.seed, base.seed),
         accept=_pick(args.accept, base.accept),
+        max_repeats=_pick(args.max_repeats, base.max_repeats),
         lm=dataclasses.replace(
             base.lm,
             spec=lm_spec,

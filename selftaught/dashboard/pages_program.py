@@ -10,7 +10,7 @@ import sqlite3
 
 from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, Pager, esc, layout, link, pre, run_url, table
-from selftaught.report.page import fmt_score
+from selftaught.report.page import fmt_estimate
 from selftaught.report.readstore import IterationRow, iterations
 
 __all__ = ["EVALUATIONS_PER_PAGE", "compare_page", "program_page", "unified_diff_html"]
@@ -48,8 +48,8 @@ def _program(db: sqlite3.Connection, run_id: str, program_id: int) -> queries.Pr
 def _steps_table(steps: list[IterationRow]) -> str:
     return table(
         ["t", "val", "test", "accepted", "reason"],
-        [[Cell(str(r.t), True), Cell(esc(fmt_score(r.val, r.val_se)), True),
-          Cell(esc(fmt_score(r.test, r.test_se)), True), "yes" if r.accepted else "no", r.reason] for r in steps],
+        [[Cell(str(r.t), True), Cell(esc(fmt_estimate(r.val, r.val_se)), True),
+          Cell(esc(fmt_estimate(r.test, r.test_se)), True), "yes" if r.accepted else "no", r.reason] for r in steps],
         empty="This program was not scored as a loop candidate.",
     )
 
@@ -116,8 +116,8 @@ def compare_page(db: sqlite3.Connection, run_id: str, a: int | None, b: int | No
         adopted = any(r.accepted and r.incumbent_id == prog.id for r in rows)
         return [Cell(link(run_url(run_id, "programs", prog.id), f"#{prog.id}")), prog.kind,
                 "–" if step is None else str(step.t),
-                Cell(esc(fmt_score(step.val, step.val_se) if step else "–"), True),
-                Cell(esc(fmt_score(step.test, step.test_se) if step else "–"), True), "yes" if adopted else "no"]
+                Cell(esc(fmt_estimate(step.val, step.val_se) if step else "–"), True),
+                Cell(esc(fmt_estimate(step.test, step.test_se) if step else "–"), True), "yes" if adopted else "no"]
 
     body = (
         f"<h1>Compare #{first.id} → #{second.id}</h1><p>Run {link(run_url(run_id), run_id)}</p>"

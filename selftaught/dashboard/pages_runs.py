@@ -10,7 +10,7 @@ from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
 from selftaught.dashboard.svgchart import meta_utility_svg
 from selftaught.errors import StoreError
-from selftaught.report.page import fmt_score
+from selftaught.report.page import fmt_estimate, fmt_score
 from selftaught.report.readstore import IterationRow, RunSummary, iterations, list_runs, run_summary
 
 __all__ = ["REFRESH_S", "run_page", "runs_page"]
@@ -65,7 +65,7 @@ def _lineage(db: sqlite3.Connection, run: RunSummary, rows: list[IterationRow]) 
         parts = [link(run_url(run.id, "programs", node), f"improver #{node}")]
         step = scored.get(node)
         if step is not None:
-            parts.append(esc(f"t={step.t} val {fmt_score(step.val, step.val_se)} test {fmt_score(step.test)}"))
+            parts.append(esc(f"t={step.t} val {fmt_estimate(step.val, step.val_se)} test {fmt_score(step.test)}"))
         if node in adopted:
             parts.append("<strong>★ adopted</strong>")
         if flagged.get(node):
@@ -98,7 +98,7 @@ def _iterations_table(run_id: str, rows: list[IterationRow]) -> str:
     return table(
         ["t", "candidate", "incumbent", "val", "test", "accepted", "reason"],
         [[Cell(str(r.t), True), program_link(r.candidate_id), program_link(r.incumbent_id),
-          Cell(esc(fmt_score(r.val, r.val_se)), True), Cell(esc(fmt_score(r.test, r.test_se)), True),
+          Cell(esc(fmt_estimate(r.val, r.val_se)), True), Cell(esc(fmt_estimate(r.test, r.test_se)), True),
           "yes" if r.accepted else "no", r.reason] for r in rows],
         empty="No iterations yet.",
     )

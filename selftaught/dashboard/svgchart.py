@@ -43,7 +43,7 @@ def _series(rows: list[IterationRow], split: str, max_t: int) -> str:
             parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_y(value - se):.1f}" y2="{_y(value + se):.1f}" '
                          f'stroke="{colour}" stroke-width="1"/>')
         fill = colour if row.accepted else "#fff"
-        tip = f"t={row.t} {split}={value:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+        tip = f"t={row.t} {split}={value:.4f}" + (f" ± {se:.4f}" if se is not None else " ± n/a")
         tip += " (accepted)" if row.accepted else " (rejected)"
         parts.append(f'<circle class="point-{split}" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{fill}" '
                      f'stroke="{colour}" stroke-width="1.5"><title>{esc(tip)}</title></circle>')

@@ -17,8 +17,9 @@ from selftaught.broker import Broker
 from selftaught.errors import ConfigError
 from selftaught.experiments.baselines import Usage
 from selftaught.experiments.normalise import mean_over_tasks, normalised_gain
-from selftaught.meta_utility import Estimate, MetaUtility, TaskUtility, mean_and_se
+from selftaught.meta_utility import MetaUtility, TaskUtility
 from selftaught.records import Split
+from selftaught.stats import Estimate, mean_and_se
 from selftaught.store import RunStore
 from selftaught.tasks.base import Task
 
@@ -100,7 +101,7 @@ class ImproverScore:
     split: str
     tasks: tuple[TaskScore, ...]
     mean_normalised: float
-    se_normalised: float
+    se_normalised: float | None  # None when a task was scored by a single run
     mean_raw: float
 
     def to_json(self) -> dict[str, Any]:

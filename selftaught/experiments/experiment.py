@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from selftaught.meta_utility import Estimate, mean_and_se
 from selftaught.records import Iteration
+from selftaught.stats import Estimate, mean_and_se
 from selftaught.store import RunStore
 
 __all__ = ["ExperimentTable", "RunSteps", "StepRow", "StoredRun", "aggregate", "experiment", "from_store"]

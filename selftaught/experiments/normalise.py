@@ -36,11 +36,17 @@ def normalised_gain(score: float, initial: float) -> float:
     return (score - initial) / initial  # initial > score >= 0 here, so no division by zero
 
 
-def mean_over_tasks(means: Sequence[float], ses: Sequence[float]) -> tuple[float, float]:
-    """Equal-weight mean of per-task means and its standard error (independent tasks)."""
+def mean_over_tasks(means: Sequence[float], ses: Sequence[float | None]) -> tuple[float, float | None]:
+    """Equal-weight mean of per-task means and its standard error (independent tasks).
+
+    The standard error is None when any task's is (a task scored by a single run).
+    """
     if not means or len(means) != len(ses):
         raise ValueError("need one standard error per task mean, and at least one task")
-    return sum(means) / len(means), math.sqrt(sum(se * se for se in ses)) / len(means)
+    mean = sum(means) / len(means)
+    if any(se is None for se in ses):
+        return mean, None
+    return mean, math.sqrt(sum(se * se for se in ses if se is not None)) / len(means)
 
 
 def _unit(value: float) -> float:

@@ -17,7 +17,7 @@ from selftaught.errors import ConfigError
 from selftaught.experiments.apply import ImproveResult, ImproverScore
 from selftaught.experiments.experiment import ExperimentTable
 from selftaught.experiments.transfer import TransferTable
-from selftaught.meta_utility import Estimate
+from selftaught.stats import Estimate
 
 __all__ = ["csv_rows", "experiment_rich", "improve_rich", "score_rich", "transfer_rich", "write_csv", "write_json"]
 
@@ -25,24 +25,33 @@ __all__ = ["csv_rows", "experiment_rich", "improve_rich", "score_rich", "transfe
 def _pct(estimate: Estimate | None) -> str:
     if estimate is None:
         return "-"
-    return f"{estimate.mean:.1%} ± {estimate.se:.1%}"
+    return f"{estimate.mean:.1%} ± {'n/a' if estimate.se is None else f'{estimate.se:.1%}'}"
 
 
-def _gain(estimate: Estimate) -> str:
-    return f"{estimate.mean:+.2f} ± {estimate.se:.2f}"
+def _gain(mean: float, se: float | None) -> str:
+    """A normalised gain ± its standard error ("n/a" from a single run)."""
+    return f"{mean:+.2f} ± {'n/a' if se is None else f'{se:.2f}'}"
+
+
+def _number(value: float | None) -> str:
+    """A CSV cell: six decimals, or empty for a missing standard error."""
+    return "" if value is None else f"{value:.6f}"
 
 
 def csv_rows(table: TransferTable) -> list[list[str]]:
-    """The header and one row per task: task, u(s), u(s) se, then per improver score, se, normalised, se."""
+    """The header and one row per task: task, u(s), u(s) se, then per improver score, se, normalised, se.
+
+    A standard error from a single run does not exist: its cell is empty.
+    """
     header = ["task", "initial", "initial_se"]
     for column in table.columns:
         header += [column.name, f"{column.name}_se", f"{column.name}_normalised", f"{column.name}_normalised_se"]
     rows = [header]
     for index, task in enumerate(table.tasks):
-        row = [task, f"{table.initial[index].mean:.6f}", f"{table.initial[index].se:.6f}"]
+        row = [task, _number(table.initial[index].mean), _number(table.initial[index].se)]
         for column in table.columns:
             cell = column.score.tasks[index]
-            row += [f"{v:.6f}" for v in (cell.raw.mean, cell.raw.se, cell.normalised.mean, cell.normalised.se)]
+            row += [_number(v) for v in (cell.raw.mean, cell.raw.se, cell.normalised.mean, cell.normalised.se)]
         rows.append(row)
     return rows
 
@@ -74,7 +83,7 @@ def transfer_rich(table: TransferTable) -> Table:
     for index, task in enumerate(table.tasks):
         out.add_row(task, _pct(table.initial[index]), *(_pct(c.score.tasks[index].raw) for c in table.columns))
     out.add_row("mean normalised gain", "0.00",
-                *(f"{c.score.mean_normalised:+.2f} ± {c.score.se_normalised:.2f}" for c in table.columns),
+                *(_gain(c.score.mean_normalised, c.score.se_normalised) for c in table.columns),
                 style="bold")
     origins = [f"{c.name}: {c.origin}" for c in table.columns if c.origin]
     if origins:
@@ -88,8 +97,8 @@ def score_rich(score: ImproverScore) -> Table:
     for name in ("task", "u(s)", "score", "normalised gain"):
         out.add_column(name, justify="left" if name == "task" else "right")
     for row in score.tasks:
-        out.add_row(row.task, _pct(row.initial), _pct(row.raw), _gain(row.normalised))
-    out.add_row("mean", "", f"{score.mean_raw:.1%}", f"{score.mean_normalised:+.2f} ± {score.se_normalised:.2f}",
+        out.add_row(row.task, _pct(row.initial), _pct(row.raw), _gain(row.normalised.mean, row.normalised.se))
+    out.add_row("mean", "", f"{score.mean_raw:.1%}", _gain(score.mean_normalised, score.se_normalised),
                 style="bold")
     return out
 

@@ -2,7 +2,9 @@
 
 ``transfer_table`` scores each improver on each task over ``runs`` independent improver runs
 (fresh budgets each, ``test`` split) beside u(s), the task's initial solution, and reports mean ±
-standard error, raw and normalised (``selftaught.experiments.normalise``).
+standard error, raw and normalised (``selftaught.experiments.normalise``). The runs are new ones,
+made in the transfer's own run: a STOP run's stored test estimates are never reused, so choosing
+an improver by its val score cannot select lucky test runs.
 
 Which improver of a STOP run is transferred is decided by a written rule (``select_improver``),
 and the reason is kept with the results:
@@ -25,8 +27,8 @@ from typing import Any, NamedTuple
 from selftaught.broker import Broker
 from selftaught.errors import ConfigError
 from selftaught.experiments.apply import ImproverScore, estimate_json, initial_score, score_improver
-from selftaught.meta_utility import Estimate
 from selftaught.records import Split
+from selftaught.stats import Estimate
 from selftaught.store import RunStore, TransferEntry
 from selftaught.tasks.base import Task
 
@@ -60,8 +62,9 @@ def select_improver(store: RunStore, run_id: str, rule: str = "best_val") -> Sel
         raise ConfigError(f"run {run_id} adopted no scored improver")
     best = max(adopted, key=lambda s: (s.val, -s.t))
     assert best.candidate_id is not None and best.val is not None
+    spread = "n/a" if best.val_se is None else f"{best.val_se:.4f}"
     why = (f"best_val: run {run_id} step t={best.t} (program {best.candidate_id}), val {best.val:.4f} ± "
-           f"{best.val_se or 0.0:.4f}, the highest val meta-utility of the {len(adopted)} adopted improvers "
+           f"{spread}, the highest val meta-utility of the {len(adopted)} adopted improvers "
            f"(steps {', '.join(str(s.t) for s in adopted)})")
     return Selection(best.candidate_id, store.program_source(best.candidate_id), why)
 
@@ -118,8 +121,8 @@ def transfer_table(
     """
     if not tasks or not improvers:
         raise ConfigError("a transfer table needs at least one task and one improver")
-    if runs < 1:
-        raise ConfigError(f"runs must be at least 1, not {runs}")
+    if runs < 2:
+        raise ConfigError(f"a transfer table reports mean ± standard error: runs must be at least 2, not {runs}")
     initials = {task.name: initial_score(broker, task, runs, f"{tag}/{task.name}", split) for task in tasks}
     columns = []
     for index, (name, source) in enumerate(improvers.items()):
@@ -138,6 +141,12 @@ def record_transfer(store: RunStore, run_id: str, table: TransferTable) -> None:
         for index, cell in enumerate(column.score.tasks):
             initial = table.initial[index]
             entries.append(TransferEntry(column.program_id, column.name, column.origin, cell.task, table.split,
-                                         table.runs, cell.raw.mean, cell.raw.se, initial.mean, initial.se,
-                                         cell.normalised.mean, cell.normalised.se))
+                                         table.runs, cell.raw.mean, _stored(cell.raw.se), initial.mean,
+                                         _stored(initial.se), cell.normalised.mean, _stored(cell.normalised.se)))
     store.add_transfer(run_id, entries)
+
+
+def _stored(se: float | None) -> float:
+    if se is None:  # transfer_table never makes one: it needs two runs per cell
+        raise ValueError("a stored transfer cell needs a standard error (at least two runs)")
+    return se

@@ -15,7 +15,7 @@ from pathlib import Path
 from selftaught.report.readstore import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
 from selftaught.stats import wilson_interval
 
-__all__ = ["ReportData", "fmt_score", "render_page"]
+__all__ = ["ReportData", "fmt_estimate", "fmt_score", "render_page"]
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -46,6 +46,13 @@ def fmt_score(value: float | None, se: float | None = None) -> str:
     return f"{value:.3f}" if se is None else f"{value:.3f} ± {se:.3f}"
 
 
+def fmt_estimate(value: float | None, se: float | None) -> str:
+    """An estimate over runs: ``0.512 ± 0.030``, ``0.512 ± n/a`` from a single run, ``–`` without a value."""
+    if value is None:
+        return "–"
+    return f"{value:.3f} ± {'n/a' if se is None else f'{se:.3f}'}"
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: frozenset[int] = frozenset()) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
@@ -68,8 +75,8 @@ def _runs_table(runs: list[RunSummary], its: dict[str, list[IterationRow]]) -> s
         final = _final_incumbent(its.get(run.id, []))
         rows.append([
             run.id, run.status, run.task, run.lm, str(run.seed), str(run.steps), fmt_score(run.best_val),
-            fmt_score(final.val, final.val_se) if final else "–",
-            fmt_score(final.test, final.test_se) if final else "–",
+            fmt_estimate(final.val, final.val_se) if final else "–",
+            fmt_estimate(final.test, final.test_se) if final else "–",
             str(run.lm_calls), f"{run.prompt_tokens + run.completion_tokens:,}", f"${run.cost_usd:.4f}",
         ])
     return _table(["run", "status", "task", "LM", "seed", "steps", "best val", "final val", "final test",
@@ -88,7 +95,7 @@ def _iterations_table(rows: list[IterationRow]) -> str:
     return _table(
         ["t", "candidate", "incumbent", "val", "test", "accepted", "reason"],
         [[str(r.t), "–" if r.candidate_id is None else str(r.candidate_id), str(r.incumbent_id),
-          fmt_score(r.val, r.val_se), fmt_score(r.test, r.test_se), "yes" if r.accepted else "no", r.reason]
+          fmt_estimate(r.val, r.val_se), fmt_estimate(r.test, r.test_se), "yes" if r.accepted else "no", r.reason]
          for r in rows],
         frozenset({0, 1, 2, 3, 4}),
     )
@@ -121,7 +128,7 @@ def _transfer_table(rows: list[TransferRow]) -> str:
     if not rows:
         return '<p class="muted">No transfer results in the store (run the transfer command to add them).</p>'
     return _table(["run", "improver", "task", "score"],
-                  [[r.run_id, str(r.program_id), r.task, fmt_score(r.score, r.se)] for r in rows],
+                  [[r.run_id, str(r.program_id), r.task, fmt_estimate(r.score, r.se)] for r in rows],
                   frozenset({1, 3}))
 
 
