@@ -175,7 +175,8 @@ def sequential_looks(first: int, cap: int) -> list[tuple[int, float]]:
     if first < 1 or cap < first:
         raise ValueError(f"need 1 <= first <= cap, not {first} and {cap}")
     sizes = list(range(first, cap, first)) + [cap]
-    return [(n, ALPHA * n / sum(sizes)) for n in sizes]
+    total = sum(sizes)
+    return [(n, ALPHA * (n / total)) for n in sizes]
 
 
 def paired_bound(
