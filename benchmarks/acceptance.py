@@ -41,11 +41,15 @@ SCENARIOS = (
 
 def _row(rule: str, found: dict[str, RuleResult], scenarios: tuple[Scenario, ...]) -> str:
     null, better, weak, worse = (found[s.name] for s in scenarios)
-    bias = max(abs(r - t) for r, t in zip(null.incumbent_test, null.true_test, strict=True))
-    return (f"| `{rule}` | {null.adopted:.1%} | {bias:.3f} | {null.val_runs_per_step:.1f} | "
-            f"{better.adopted_at_1:.0%} | {better.incumbent_test[0]:.3f} → {better.incumbent_test[-1]:.3f} | "
-            f"{better.val_runs_per_step:.1f} | {weak.adopted_at_1:.0%} | {worse.adopted:.1%} | "
-            f"{worse.incumbent_test[-1]:.3f} |")
+    return (f"| `{rule}` | {null.adopted:.1%} | {null.incumbent_test[0]:.3f} → {null.incumbent_test[-1]:.3f} | "
+            f"{better.adopted_at_1:.0%} | {weak.adopted_at_1:.0%} | "
+            f"{better.incumbent_test[0]:.3f} → {better.incumbent_test[-1]:.3f} | {worse.adopted:.1%} | "
+            f"{worse.incumbent_test[-1]:.3f} | {null.val_runs_per_step:.1f} / {better.val_runs_per_step:.1f} |")
+
+
+HEADER = ("| rule | null: adopted | null: test t=0 → 4 | better: adopted at t=1 | better, weakly paired: adopted "
+          "at t=1 | better: test t=0 → 4 | worse: adopted | worse: test at t=4 | val runs per step (null / better) |\n"
+          "|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -73,18 +77,15 @@ def main() -> None:
         f"estimate (`sequential`: up to {RunConfig().max_repeats} pairs), driven through `stop.run_loop` on "
         "`selftaught.experiments.simulate` (true test: seed 0.627, better 0.858, worse 0.523).",
         "",
-        "| rule | null: adopted | null: max \\|test − truth\\| | null: val runs/step | better: adopted at t=1 "
-        "| better: test t=0 → 4 | better: val runs/step | better, weakly paired: adopted at t=1 "
-        "| worse: adopted | worse: test at t=4 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        HEADER,
         *(_row(rule, results[rule], SCENARIOS) for rule in RULES),
         "",
-        "Every rule's test curve tracks the truth (val and test come from separate runs); the rules differ "
-        "in what they adopt. `paper` adopts nearly every candidate, worse ones included; `best` compares "
-        "with a bar that was itself a lucky draw, adopts half of the null candidates at t=1 and 16% of the "
-        "worse ones; `paired` keeps false adoptions under 5% but rarely adopts a better candidate; "
-        "`sequential` keeps false adoptions under 5% and adopts most better candidates, at the price of "
-        "more val runs per step.",
+        "Each point of a test curve is a mean over the runs (standard error about 0.007); the curves' "
+        "t = 0 values are the same draws for every rule. Every rule's reported test tracks the truth, because "
+        "val and test come from separate runs (for comparison, issue 11 measured the earlier loop, which reported test "
+        "from the selecting runs, climbing 0.645 → 0.794 in a null experiment under `best`). The rules differ in what "
+        "they adopt and what it costs: the test estimate adds "
+        f"{REPEATS} runs per step to the val runs counted here.",
         "",
         f"Simulation time: {elapsed:.0f} s. Run: `.venv/bin/python benchmarks/acceptance.py`",
     ]

@@ -13,11 +13,12 @@ mediocre one (0.55). The run-level draw is shared by the val and the test score 
 solution (this shared luck is what biased the old loop's test curve); each split then adds its
 own instance noise (binomial-sized: 20 val, 50 test instances, like LPN). Two improvers run on
 the same tag share part of their luck (correlation ``rho`` of the underlying normal draws), as
-the real broker's common random numbers do; the default 0.8 gives a paired difference of 0.29
-standard deviation per pair between the better and the seed improver, a little noisier than the
-0.19-0.24 measured with a scripted model on LPN (issue 11), so the power shown is not flattered. The seed improver has skill ``Scenario.seed_skill``;
-a candidate the seed proposes has ``Scenario.proposed_skill``; a candidate any other improver
-proposes is exactly as good as its parent. Everything is a deterministic function of the run
+the real broker's common random numbers do; the default 0.8 gives paired differences between the
+better and the seed improver with a standard deviation of 0.29 per pair, a little noisier than the
+0.19-0.24 issue 11 measured with a scripted model on LPN, so the power shown is not flattered.
+The seed improver has skill ``Scenario.seed_skill``; a candidate the seed proposes has
+``Scenario.proposed_skill``; a candidate any other improver proposes is exactly as good as its
+parent. Everything is a deterministic function of the run
 seed and the tags, so thread timing changes nothing.
 """
 
