@@ -77,7 +77,7 @@ def test_hostile_server_run_finishes_within_budget_and_improves(
 def test_killed_run_resumes_without_losing_finished_steps(
     scripted_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    scripted_server.fail_after = 1  # step 0 needs one LM call per repeat; then the server dies
+    scripted_server.fail_after = 2  # step 0 needs one LM call per run (a val and a test run); then the server dies
     code, _, err = _run(capsys, "run", *RUN_FLAGS, "--iterations", "1", "--repeats", "1", "--runs-dir", str(tmp_path))
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("selftaught: error:") and "Traceback" not in err
