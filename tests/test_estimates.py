@@ -13,12 +13,18 @@ import re
 import statistics
 
 import pytest
+from rich.console import Console
 
 from selftaught.config import RunConfig
+from selftaught.experiments import aggregate, mean_over_tasks
+from selftaught.experiments.experiment import StoredRun
 from selftaught.experiments.simulate import InlineExecutor, Scenario, SimulatedBroker, SimulatedTask, simulate
+from selftaught.experiments.tables import experiment_rich
 from selftaught.improver import SEED_IMPROVER
 from selftaught.meta_utility import MetaUtility
 from selftaught.progress import format_iteration
+from selftaught.records import Iteration
+from selftaught.report.page import fmt_estimate
 from selftaught.stop import LoopState, run_loop
 
 NULL = Scenario("null", 0.25, 0.25)
@@ -109,3 +115,15 @@ def test_one_repeat_has_no_standard_error_and_prints_n_a() -> None:
     assert rows[0].val_se is None and rows[0].test_se is None
     line = format_iteration(rows[0], 1)
     assert "± n/a" in line and "± 0.000" not in line
+
+
+def test_printers_show_n_a_for_a_missing_standard_error() -> None:
+    run = StoredRun("a", (Iteration(0, 1, 1, 0.5, None, 0.4, None, True, "seed improver"),))
+    table = aggregate([run])
+    assert table.steps[0].incumbent is not None and table.steps[0].incumbent.se is None
+    assert table.to_json()["steps"][0]["incumbent_test"]["se"] is None
+    console = Console(width=200, record=True)
+    console.print(experiment_rich(table))
+    assert "40.0% ± n/a" in console.export_text()
+    assert fmt_estimate(0.5, None) == "0.500 ± n/a" and fmt_estimate(0.5, 0.01) == "0.500 ± 0.010"
+    assert mean_over_tasks([0.1, 0.3], [None, 0.1]) == (pytest.approx(0.2), None)

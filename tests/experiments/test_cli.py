@@ -107,6 +107,7 @@ def test_improve_score_and_baseline_commands(
     assert main(["score", "--improver", "cot", "--tasks", "lpn,parity", "--repeats", "1", *common]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert [t["task"] for t in scored["tasks"]] == ["lpn", "parity"] and "mean_normalised" in scored
+    assert scored["se_normalised"] is None and scored["tasks"][0]["raw"]["se"] is None  # one run: no se
 
     assert main(["baseline", "--kind", "random", "--match", "seed", "--task", "lpn", "--runs", "2", *common]) == 0
     matched = json.loads(capsys.readouterr().out)
@@ -117,6 +118,7 @@ def test_improve_score_and_baseline_commands(
     assert main(["score", "--improver", "seed", "--tasks", "parity", "--repeats", "1", *plain]) == 0
     out, err = capsys.readouterr()
     assert "normalised gain" in out and "parity" in out and "run " in err
+    assert "± n/a" in out and "± 0.0" not in out
     kinds = {k for (k,) in sqlite3.connect(tmp_path / "selftaught.db").execute("SELECT kind FROM runs")}
     assert kinds == {"improve", "score", "baseline"}
 
