@@ -197,14 +197,15 @@ def paired_bound(
 def _paired(
     meta: MetaUtility, candidate: str, incumbent: str, tag: str, looks: list[tuple[int, float]], rule: str
 ) -> Decision:
-    """Run candidate and incumbent on the same tags, a batch per look, until the bound decides."""
+    """Run candidate and incumbent on the same tags, a batch of pairs per look, until the bound decides."""
     ours: list[float] = []
     theirs: list[float] = []
     for look, (pairs, alpha) in enumerate(looks):
-        batch = meta.runs([(source, i) for i in range(len(ours), pairs) for source in (candidate, incumbent)],
-                          tag, ("val",))
-        ours += [run["val"] for run in batch[0::2]]
-        theirs += [run["val"] for run in batch[1::2]]
+        # The candidate's runs first, then the incumbent's: where both send the same prompt at the same
+        # call, the incumbent reads the candidate's cached answer, and a replay does exactly the same.
+        new = range(len(ours), pairs)
+        ours += [run["val"] for run in meta.runs([(candidate, i) for i in new], tag, ("val",))]
+        theirs += [run["val"] for run in meta.runs([(incumbent, i) for i in new], tag, ("val",))]
         mean, se, lower = paired_bound(ours, theirs, alpha)
         last = look == len(looks) - 1
         adopted = lower > 0.0 and (se is not None or last)
