@@ -7,8 +7,9 @@ against the ``train`` utility; the returned solutions are then scored on the req
 reports: the loop takes val and test from separate runs, so selection cannot pick lucky test runs).
 A run that fails or returns nothing scores 0 and still counts.
 
-Run ``i`` of an estimate tagged ``T`` is tagged ``T/r{i}``: its sandbox seeds (and its cached LM
-answers) follow from that tag, so two improvers run on the same tags share their random numbers.
+Run ``i`` of an estimate tagged ``T`` is tagged ``T/r{i}``: its sandbox seeds follow from that tag,
+and so do its cached LM answers for a given prompt, so two improvers run on the same tags share
+their random numbers wherever they do the same thing.
 """
 
 from __future__ import annotations

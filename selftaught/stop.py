@@ -213,7 +213,7 @@ def _paired(
             break
     spread = "n/a" if se is None else f"{se:.4f}"
     bound = f"{1 - alpha:.1%} lower bound {lower:+.4f} {'>' if adopted else '<='} 0"
-    why = "" if adopted or not mean <= 0.0 or last else ", no sign of improvement"
+    why = "" if adopted else ", no sign of improvement" if mean <= 0.0 else f", at the cap of {pairs} pairs"
     cost = f"{2 * pairs} val runs ({pairs} pairs, incumbent {mean_and_se(theirs).mean:.4f} on the same tags)"
     verdict = "adopted" if adopted else "kept incumbent"
     reason = f"{verdict} ({rule}): val diff {mean:+.4f} ± {spread}, {bound}{why}; {cost}"

@@ -84,6 +84,9 @@ def test_sequential_rule_adds_pairs_until_it_decides_and_says_what_it_cost() -> 
     rejected = [_decide(Scenario("n", 0.25, 0.25, rho=0.5), 0.25, config, seed) for seed in range(30)]
     assert all(r.startswith("kept incumbent") for r, _ in rejected if r.startswith("kept"))
     assert max(runs for _, runs in rejected) <= 24  # never past the cap
+    for reason, runs in rejected:
+        if reason.startswith("kept"):
+            assert "no sign of improvement" in reason or (runs == 24 and "at the cap of 12 pairs" in reason)
 
 
 def test_paired_rule_runs_one_look_of_k_pairs() -> None:
