@@ -9,6 +9,10 @@ rows read back with ``from_store``) and reports, per step t and across runs:
 - ``candidate``: the test meta-utility of the candidate proposed at t (runs without one left out);
 - how many runs adopted their candidate at t.
 
+Each run's test numbers come from improver runs its acceptance rule never saw (``stop``), so
+neither the per-step means nor the gains are inflated by selection: in a null experiment, with
+every improver equally good, they stay flat (``tests/test_estimates.py``).
+
 Standard errors are across runs (each run's own estimate counts as one observation). Runs that
 stopped early contribute to the steps they finished. ``gains`` compares each run's last
 incumbent with its seed, and counts the runs that gained at least ``threshold`` (the paper: 3%).
