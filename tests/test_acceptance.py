@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 
 import pytest
@@ -117,11 +116,11 @@ def test_config_and_flags_for_the_acceptance_rule() -> None:
 def test_the_meta_utility_description_says_what_is_computed() -> None:
     text = meta_description(4, Budgets(utility_calls=9, improver_timeout_s=60))
     assert "held_out" not in text and "never saw" not in text
-    assert "training instances" in text and "It is run 4 independent runs" in text
+    assert "training instances" in text and "It is run 4 times, independently," in text
     assert "scores 0" in text and "60 s" in text and "utility.budget =\n        9" in text
     assert "from helpers import extract_code" in text
     namespace: dict[str, object] = {}
     exec(HELPERS_SOURCE, namespace)  # the module the sandbox really offers defines it
     extract = namespace["extract_code"]
     assert callable(extract) and extract("```python\nx = 1\n```") == "x = 1"
-    assert math.isclose(len(text.splitlines()), len(meta_description(1, Budgets()).splitlines()))
+    assert "It is run once on" in meta_description(1, Budgets())

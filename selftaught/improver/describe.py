@@ -16,7 +16,7 @@ __all__ = ["meta_description"]
 
 def meta_description(repeats: int, budgets: Budgets) -> str:
     """Python-like pseudo-code of the meta-utility for ``utility.str``."""
-    runs = "run" if repeats == 1 else "runs"
+    times = "once" if repeats == 1 else f"{repeats} times, independently,"
     return f'''\
 from helpers import extract_code  # importable by every improver: extract_code(answer) returns the
                                   # answer's largest fenced code block (None if it has none); given a
@@ -28,7 +28,7 @@ def meta_utility(improver_source: str) -> float:
 
     The improver source must define
         improve_algorithm(initial_solution: str, utility, language_model) -> str
-    It is run {repeats} independent {runs} on the task's initial solution, each with fresh budgets:
+    It is run {times} on the task's initial solution, each run with fresh budgets:
       - utility(solution_str) -> float in [0, 1]: the mean score over the task's training
         instances; utility.str describes it; it may be called at most utility.budget =
         {budgets.utility_calls} times per run (more calls raise an error);
@@ -38,8 +38,8 @@ def meta_utility(improver_source: str) -> float:
         language_model.max_responses_per_call = {budgets.responses_per_call} responses.
     What a run returns is scored by that same utility, on the same training instances: an
     instance the solution fails on (an exception, invalid output, over the task's time limit)
-    scores 0 for that instance. A run that raises, exceeds {budgets.improver_timeout_s:.0f} s (LM waits
-    included) or returns no string scores 0, and still counts in the mean.
+    scores 0 for that instance. A run that raises, exceeds {budgets.improver_timeout_s:.0f} s
+    (LM waits included) or returns no string scores 0, and still counts in the mean.
     """
     scores = []
     for _ in range({repeats}):
