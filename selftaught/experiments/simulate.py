@@ -40,6 +40,7 @@ from selftaught.experiments.experiment import StoredRun, aggregate
 from selftaught.meta_utility import TaskUtility
 from selftaught.records import Instance, Iteration, LMRequest, LMResponse, Score, Split
 from selftaught.stop import run_loop
+from selftaught.tasks.base import Task
 
 __all__ = ["InlineExecutor", "MemoryRecorder", "RuleResult", "Scenario", "SimulatedBroker", "SimulatedTask",
            "simulate"]
@@ -59,6 +60,13 @@ class Scenario:
     seed_skill: float
     proposed_skill: float
     rho: float = 0.8  # correlation of the normal draws behind two improvers' runs on the same tag
+
+    def __post_init__(self) -> None:
+        for skill in (self.seed_skill, self.proposed_skill):
+            if not 0.0 <= skill <= 1.0 - FAIL_P:
+                raise ValueError(f"a skill is a probability in [0, {1.0 - FAIL_P}], not {skill}")
+        if not 0.0 <= self.rho <= 1.0:
+            raise ValueError(f"rho must be in [0, 1], not {self.rho}")
 
     def true_test(self, skill: float) -> float:
         """The expected test score of one run of an improver with ``skill``."""
@@ -157,9 +165,9 @@ class SimulatedBroker:
         rho = self.scenario.rho
         u = _NORMAL.cdf(rho * shared + math.sqrt(1.0 - rho * rho) * own)
         quality = GOOD if u < skill else BROKEN if u > 1.0 - FAIL_P else MEDIOCRE
-        return ImproverRun(f"# quality {quality}\n# {tag} {improver[:40]!r}\n", "", 1, 1)
+        return ImproverRun(f"# quality {quality}\n# {tag} by {_digest(improver)}\n", "", 1, 1)
 
-    def evaluate(self, solution: object, task: Any, split: Split, tag: str) -> Evaluation:
+    def evaluate(self, solution: object, task: Task, split: Split, tag: str) -> Evaluation:
         text = str(solution)
         quality = float(text.split("\n", 1)[0].removeprefix("# quality ") or 0.0)
         n = INSTANCES[split]
@@ -170,6 +178,7 @@ class SimulatedBroker:
         return Evaluation(score, n, 0, "", program_id)
 
     def skill(self, improver: str) -> float:
+        """The true skill of ``improver`` (the seed's for any source without a skill line)."""
         found = _SKILL.match(improver)
         return float(found.group(1)) if found else self.scenario.seed_skill
 
@@ -200,7 +209,8 @@ class RuleResult:
         return {"rule": self.rule, "scenario": self.scenario, "runs": self.runs,
                 "incumbent_test": list(self.incumbent_test), "true_test": list(self.true_test),
                 "adopted_at_1": self.adopted_at_1, "adopted": self.adopted, "val_runs_per_step": self.val_runs_per_step,
-                "gains": list(self.gains)}
+                "mean_gain": sum(self.gains) / max(1, len(self.gains)),
+                "gained_3pct": sum(1 for gain in self.gains if gain >= 0.03) / max(1, len(self.gains))}
 
 
 def simulate(scenario: Scenario, config: RunConfig, runs: int, first_seed: int = 0) -> RuleResult:
@@ -225,3 +235,7 @@ def simulate(scenario: Scenario, config: RunConfig, runs: int, first_seed: int =
         val_runs / max(1, runs * config.iterations),
         table.gains,
     )
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
