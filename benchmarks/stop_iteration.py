@@ -11,10 +11,13 @@ independent and run concurrently (here ``REPEATS`` <= ``lm.concurrency``), so no
 ``levels * LATENCY_S``. Evaluations are CPU work that no schedule avoids either: their sum,
 each timed alone on an idle 1-worker sandbox, divided by the cores. Bound = both added (a
 conservative bound would take the max; the sum is the target the issue sets). Levels:
-step 0: 1 (the seed's one batched call, in ``REPEATS`` parallel runs); step 1: 1 (the seed asks for
-``C`` candidate improvers) + ``C`` (its ``max(candidates, key=utility)`` scores them one after
-another; each meta-utility call runs ``REPEATS`` improver runs in parallel, one LM call each) + 1
-(the chosen candidate's val/test estimate, ``REPEATS`` parallel runs); ``C`` = responses per call.
+step 0: 1 (the seed's one batched call, in ``2 * REPEATS`` parallel runs: val and test estimates
+come from separate runs); step 1: 1 (the seed asks for ``C`` candidate improvers) + ``C`` (its
+``max(candidates, key=utility)`` scores them one after another; each meta-utility call runs
+``REPEATS`` improver runs in parallel, one LM call each) + 1 (the chosen candidate's val and test
+estimates, ``2 * REPEATS`` parallel runs); ``C`` = responses per call. The run uses
+``accept = "best"``, whose val estimate is one batch of runs (the ``sequential`` default adds
+paired batches, see ``benchmarks/acceptance.py``).
 
 Sequential: ``lm.concurrency = 1`` (one LM request in flight at a time) and ``sandbox.workers = 1``
 (one evaluation at a time); the loop's repeat threads still exist but wait on each other.
@@ -45,12 +48,12 @@ REPEATS = 3
 ROUNDS = 2  # each mode this many times, interleaved
 CANDIDATES = Budgets().responses_per_call
 LEVELS = {"run": 1 + 1 + CANDIDATES + 1, "step1": 1 + CANDIDATES + 1}
-EXPECTED_CALLS = REPEATS + 1 + CANDIDATES * REPEATS + REPEATS
+EXPECTED_CALLS = 2 * REPEATS + 1 + CANDIDATES * REPEATS + 2 * REPEATS
 
 
 def config(sequential: bool) -> RunConfig:
     return RunConfig(
-        task="lpn", iterations=1, repeats=REPEATS, seed=0,
+        task="lpn", iterations=1, repeats=REPEATS, seed=0, accept="best",
         lm=LMConfig(spec="openai:bench-model", concurrency=1 if sequential else 4, max_retries=0),
         budgets=Budgets(improver_timeout_s=300.0),
         sandbox=SandboxConfig(workers=1 if sequential else 2),
@@ -133,7 +136,7 @@ def main() -> None:
     bound = {part: chain[part] + evals[part] / cores for part in parts}
     packed_bound = {part: chain[part] + evals[f"packed_{part}"] for part in parts}
     serial = {"run": EXPECTED_CALLS * LATENCY_S + evals["run"],
-              "step1": (EXPECTED_CALLS - REPEATS) * LATENCY_S + evals["step1"]}
+              "step1": (EXPECTED_CALLS - 2 * REPEATS) * LATENCY_S + evals["step1"]}
     med = {mode: {part: median([o[f"{part}_s"] for o in runs]) for part in parts} for mode, runs in results.items()}
     report = {
         "machine": info, "latency_s": LATENCY_S, "repeats": REPEATS, "rounds": ROUNDS, "candidates": CANDIDATES,
