@@ -12,6 +12,7 @@ from selftaught.cli.parser import build_parser
 from selftaught.cli.runs import config_from
 from selftaught.config import Budgets, RunConfig
 from selftaught.errors import ConfigError
+from selftaught.experiments import transfer_table
 from selftaught.experiments.simulate import InlineExecutor, Scenario, SimulatedBroker, SimulatedTask
 from selftaught.improver import SEED_IMPROVER, meta_description
 from selftaught.meta_utility import Estimate, MetaUtility
@@ -124,3 +125,9 @@ def test_the_meta_utility_description_says_what_is_computed() -> None:
     extract = namespace["extract_code"]
     assert callable(extract) and extract("```python\nx = 1\n```") == "x = 1"
     assert "It is run once on" in meta_description(1, Budgets())
+
+
+def test_a_transfer_table_needs_two_runs_per_cell() -> None:
+    broker = SimulatedBroker(Scenario("n", 0.25, 0.25), 0)
+    with pytest.raises(ConfigError, match="runs must be at least 2"):
+        transfer_table(broker, [SimulatedTask()], {"seed": SEED_IMPROVER}, 1, "transfer")  # type: ignore[arg-type]

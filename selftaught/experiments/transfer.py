@@ -122,7 +122,7 @@ def transfer_table(
     if not tasks or not improvers:
         raise ConfigError("a transfer table needs at least one task and one improver")
     if runs < 2:
-        raise ConfigError(f"a transfer table reports mean ± standard error: runs must be at least 2, not {runs}")
+        raise ConfigError(f"runs must be at least 2 (a standard error needs two runs), not {runs}")
     initials = {task.name: initial_score(broker, task, runs, f"{tag}/{task.name}", split) for task in tasks}
     columns = []
     for index, (name, source) in enumerate(improvers.items()):
