@@ -36,7 +36,9 @@ Register = Callable[[str, TaskFactory], None]
 _GROUP = "selftaught.tasks"
 _lock = threading.RLock()  # re-entrant: a factory may itself call get_task
 _factories: dict[str, TaskFactory] = {}
-_built: dict[tuple[str, tuple[tuple[str, str], ...], str], Task] = {}
+_built: dict[tuple[str, tuple[tuple[str, str], ...]], Task] = {}
+_canonical: dict[str, Task] = {}
+_bound: dict[tuple[int, str], tuple[Task, Task]] = {}  # (id(unbound), fingerprint) -> (unbound, bound)
 _loaded = False
 
 
@@ -113,7 +115,11 @@ def get_task(spec: str, secret: SplitSecret | None = None, scoring: Scoring = "n
     task = _unbound(name, values)
     bind = getattr(task, "with_secret", None)
     if secret is not None and callable(bind):
-        task = bind(secret)
+        with _lock:  # one bound task per task and secret, so its splits are generated once
+            key = (id(task), secret.fingerprint)
+            if key not in _bound:
+                _bound[key] = (task, bind(secret))
+            task = _bound[key][1]
     if scoring == "reference":
         if not isinstance(task, SeededTask):
             raise TaskError(f"task {name!r} has no reference scoring (only the built-in tasks do)")
@@ -130,8 +136,7 @@ def _unbound(name: str, values: dict[str, str]) -> Task:
         return load_task_file(Path(name))
     with _lock:
         _load()
-        key = (name, tuple(sorted(values.items())), "")
-        task = _built.get(key)
+        task = _built.get((name, tuple(sorted(values.items()))))
         if task is not None:
             return task
         factory = _factories.get(name)
@@ -147,5 +152,7 @@ def _unbound(name: str, values: dict[str, str]) -> Task:
             raise
         except Exception as exc:
             raise TaskError(f"task {name!r} could not be built: {exc}") from exc
-        _built[key] = task
+        # One task object per parameter set, however the spec spelled it (splits generated once).
+        task = _canonical.setdefault(str(getattr(task, "spec", name)), task)
+        _built[(name, tuple(sorted(values.items())))] = task
         return task

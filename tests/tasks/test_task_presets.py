@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from selftaught.errors import TaskError
 from selftaught.tasks import get_task, list_tasks
 from selftaught.tasks.secret import SplitSecret
 from tests.tasks import solutions as s
