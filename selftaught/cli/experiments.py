@@ -32,6 +32,7 @@ from selftaught.experiments import (
     select_improver,
     transfer_table,
 )
+from selftaught.experiments.paper import paper_json, paper_rich
 from selftaught.experiments.tables import experiment_rich, improve_rich, score_rich, transfer_rich, write_csv
 from selftaught.improver import SEED_IMPROVER
 from selftaught.progress import ProgressView
@@ -189,8 +190,13 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.csv:
         write_csv(table, args.csv)
     instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
-    _emit(args.json, {"run_id": session.run_id, "scoring": config.scoring, "secret": session.secret.fingerprint,
-                      "instances": instances, **table.to_json()}, transfer_rich(table))
+    document = {"run_id": session.run_id, "scoring": config.scoring, "secret": session.secret.fingerprint,
+                "instances": instances, **table.to_json()}
+    if config.scoring == "reference":
+        document["paper_table1"] = paper_json(table, specs)
+    _emit(args.json, document, transfer_rich(table))
+    if config.scoring == "reference" and not args.json:
+        Console(highlight=False).print(paper_rich(table, specs))
     return 0
 
 
