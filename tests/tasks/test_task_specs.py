@@ -81,3 +81,17 @@ def test_the_cli_lists_presets_and_parameters(capsys: pytest.CaptureFixture[str]
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
     assert "lpn  presets: paper, hard; parameters: bits=10" in out
+
+
+def test_the_paper_example_is_the_papers_setting() -> None:
+    import tomllib
+
+    from selftaught.config import RunConfig
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "paper.toml"
+    config = RunConfig.from_dict(tomllib.loads(path.read_text()))
+    assert (config.accept, config.scoring, config.repeats, config.iterations) == ("paper", "reference", 5, 4)
+    assert (config.budgets.lm_calls, config.budgets.responses_per_call, config.budgets.utility_calls) == (4, 6, 25)
+    assert config.lm.max_tokens == 1024
+    assert get_task(config.task).params == get_task("lpn").params
+    assert "paper" in path.read_text().splitlines()[0]
