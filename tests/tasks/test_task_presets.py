@@ -57,8 +57,8 @@ PINNED: dict[tuple[str, str], tuple[float, float, float]] = {
     ("three_sat:preset=hard", "reference"): (0.010, 1.000, 0.010),
     ("maxcut", "normalised"): (0.573, 0.595, 0.504),
     ("maxcut", "reference"): (0.573, 0.595, 0.504),
-    ("maxcut:preset=hard", "normalised"): (0.647, 0.687, 0.506),
-    ("maxcut:preset=hard", "reference"): (0.647, 0.687, 0.506),
+    ("maxcut:preset=hard", "normalised"): (0.762, 0.821, 0.504),
+    ("maxcut:preset=hard", "reference"): (0.762, 0.821, 0.504),
 }
 
 
