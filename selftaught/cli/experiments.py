@@ -97,6 +97,13 @@ def _spec(spec: str, scoring: str) -> str:
     return str(getattr(task, "spec", spec))
 
 
+def _provenance(session: app.Session) -> dict[str, Any]:
+    """What a result was scored on: the scoring, the split secret's fingerprint, and per task spec
+    the fingerprint of its instances (equal fingerprints: the same instances, on any machine)."""
+    instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
+    return {"scoring": session.config.scoring, "secret": session.secret.fingerprint, "instances": instances}
+
+
 def _bound(session: app.Session, specs: list[str]) -> list[Task]:
     """The tasks as the session scores them: its secret, its scoring, recorded in the run."""
     return [session.task(spec) for spec in specs]
@@ -142,7 +149,7 @@ def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
     if result is None:
         raise _stopped(session.store, session.run_id)
     _emit(args.json, {"run_id": session.run_id, "improver": chosen.label, "origin": chosen.origin,
-                      **result.to_json()}, improve_rich(result))
+                      **_provenance(session), **result.to_json()}, improve_rich(result))
     if not args.json and result.solution is not None:
         print(result.solution)
     return 0
@@ -162,7 +169,8 @@ def score(args: argparse.Namespace, env: dict[str, str]) -> int:
                                 split=args.split, name=chosen.label)
     if result is None:
         raise _stopped(session.store, session.run_id)
-    _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **result.to_json()}, score_rich(result))
+    _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **_provenance(session), **result.to_json()},
+          score_rich(result))
     return 0
 
 
@@ -189,9 +197,7 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise _stopped(session.store, session.run_id)
     if args.csv:
         write_csv(table, args.csv)
-    instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
-    document = {"run_id": session.run_id, "scoring": config.scoring, "secret": session.secret.fingerprint,
-                "instances": instances, **table.to_json()}
+    document = {"run_id": session.run_id, **_provenance(session), **table.to_json()}
     if config.scoring == "reference":
         document["paper_table1"] = paper_json(table, specs)
     _emit(args.json, document, transfer_rich(table))
