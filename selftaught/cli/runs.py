@@ -151,9 +151,13 @@ def list_tasks(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        params = ", ".join(f"{key}={value!r}" for key, value in row["params"].items())
-        extra = f"  presets: {', '.join(row['presets'])}; parameters: {params}" if row["presets"] else ""
-        print(f"{row['name']}{extra}")
+        if not row["presets"]:
+            print(row["name"])
+            continue
+        params = ",".join(f"{key}={value!r}" for key, value in row["params"].items())
+        presets = "; ".join(f"{name} ({','.join(f'{k}={v!r}' for k, v in changes.items()) or 'the defaults'})"
+                            for name, changes in row["presets"].items())
+        print(f"{row['name']}:{params}\n    presets: {presets}")
     return 0
 
 

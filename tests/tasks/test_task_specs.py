@@ -80,7 +80,8 @@ def test_the_cli_names_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_the_cli_lists_presets_and_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
-    assert "lpn  presets: paper, hard; parameters: bits=10" in out
+    assert "lpn:bits=10,secret_p=0.3,n_train=100,n_test=20,noise=0.05,timeout_s=2.0" in out
+    assert "presets: paper (the defaults); hard (bits=32,noise=0.1,n_train=200)" in out
 
 
 def test_the_paper_example_is_the_papers_setting() -> None:
