@@ -111,6 +111,7 @@ class SeededTask:
     split_sizes: Mapping[Split, int]
     schema: tuple[Param, ...]
     presets: Mapping[str, Mapping[str, int | float]]
+    reference_note: str = ""  # how reference scoring differs from the description's sketch, if it does
 
     def __init__(self, values: Mapping[str, str] | None = None, secret: SplitSecret | None = None) -> None:
         self.preset, self.params = resolve(self.name, self.schema, self.presets, values or {})

@@ -113,6 +113,7 @@ class LPNTask(SeededTask):
     initial_solution = _INITIAL_SOLUTION
     split_sizes: dict[Split, int] = {"train": 20, "val": 20, "test": 50}
     schema = parity_schema(0.05)
+    reference_note = "if any instance raises, times out or returns a malformed answer, the whole utility is 1e-6."
     presets = {"paper": {}, "hard": {"bits": 32, "noise": 0.1, "n_train": 200}}
 
     def describe(self) -> str:

@@ -140,6 +140,8 @@ class MaxCutTask(SeededTask):
         Param("timeout_s", 0.1, "seconds per instance", 0, 600, low_open=True),
     )
     presets = {"paper": {}, "hard": {"min_nodes": 100, "max_nodes": 200, "p_edge": 0.03}}
+    reference_note = ("labels of the wrong length or value make the whole utility 0, and an error or time-out "
+                      "makes it 0.01; the mean is floored at 0.01.")
 
     def check_params(self) -> None:
         self._ordered("min_nodes", "max_nodes")

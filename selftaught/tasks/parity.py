@@ -33,6 +33,7 @@ class ParityTask(LPNTask):
     title = "parity without noise"
     schema = parity_schema(0.0)
     presets = {"paper": {}, "hard": {"bits": 64}}
+    reference_note = ""
 
     def reference_combine(self, scores: Sequence[float], failures: Sequence[str]) -> float:
         """The reference noiseless-parity scorer: a failure costs only its instance."""

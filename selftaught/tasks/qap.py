@@ -189,6 +189,8 @@ class QAPTask(SeededTask):
         Param("timeout_s", 0.5, "seconds per instance", 0, 600, low_open=True),
     )
     presets = {"paper": {}, "hard": {"n": 30, "restarts": 5}}
+    reference_note = ("each instance scores cost(F, D, P, a) / n**2 with cost as above, but HIGHER is better; "
+                      "an assignment that is not a permutation scores 0; the mean is floored at 0.01.")
 
     def describe(self) -> str:
         return fill(_DESCRIPTION, n=self.params["n"], timeout=self.call_timeout_s)

@@ -32,7 +32,9 @@ class ReferenceScoring:
         self.task = task
         self.name = task.name
         self.entry = task.entry
-        self.description = task.description
+        note = task.reference_note
+        self.description = task.description + (f"\nThis utility scores as the STOP paper's reference code did, which "
+                                                f"changes the sketch above: {note}\n" if note else "")
         self.initial_solution = task.initial_solution
         self.call_timeout_s = task.call_timeout_s
         self.array_args = task.array_args

@@ -122,6 +122,8 @@ class ThreeSATTask(SeededTask):
         Param("timeout_s", 0.1, "seconds per instance", 0, 600, low_open=True),
     )
     presets = {"paper": {}, "hard": {"min_vars": 100, "max_vars": 200, "ratio": 4.2}}
+    reference_note = ("a satisfied formula scores 1, an unsatisfied one or a time-out 0.01; returning None, a "
+                      "malformed assignment or raising makes the whole utility 0.01; the mean is floored at 0.01.")
 
     def check_params(self) -> None:
         self._ordered("min_vars", "max_vars")

@@ -99,3 +99,10 @@ def test_the_broker_applies_the_whole_call_rule(sandbox: ForkServerSandbox) -> N
     reference = broker.evaluate(crashes_once, get_task("lpn", SECRET, "reference"), "val", "r")
     assert normalised.score == pytest.approx(19 / 20)
     assert reference.score == 1e-6
+
+
+def test_the_description_says_how_reference_scoring_differs() -> None:
+    assert "HIGHER is better" in _reference("qap").description  # type: ignore[attr-defined]
+    assert "HIGHER" not in get_task("qap").description
+    assert "whole utility is 1e-6" in _reference("lpn").description  # type: ignore[attr-defined]
+    assert _reference("parity").description == get_task("parity").description  # type: ignore[attr-defined]
