@@ -140,3 +140,17 @@ def test_inside_the_sandbox_the_attack_needs_only_public_splits(tmp_path: Path) 
         hidden = broker.evaluate(lookup_solution("lpn"), get_task("lpn", SplitSecret.new()), "test", "hidden")
     assert public.score == 1.0
     assert hidden.score < HONEST
+
+
+def test_a_run_on_the_hard_preset_records_every_parameter(
+    lookup_server: FakeOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _json(capsys, main(["run", "--task", "lpn:preset=hard", "--iterations", "0", "--repeats", "1",
+                              "--runs-dir", str(tmp_path), *FLAGS]))
+    assert doc["status"] == "finished" and doc["iterations"][0]["test"] < HONEST
+    (recorded,) = run_splits(RunStore.in_dir(tmp_path), doc["run_id"])
+    assert recorded.task == "lpn:preset=hard"
+    assert recorded.params == {"bits": 32, "secret_p": 0.3, "n_train": 200, "n_test": 20, "noise": 0.1,
+                               "timeout_s": 2.0}
+    # The lookup solution's prompt showed the hard parameters to the LM.
+    assert any("n_bits = 32" in request.body["messages"][-1]["content"] for request in lookup_server.requests)
