@@ -5,6 +5,11 @@ gives any run-shaped job (a STOP run, a transfer table, an experiment) a broker 
 are cached in the run (replayable, resumable), metered against run-level caps and recorded; its
 status in the store ends as finished / stopped / failed whatever happens. ``start_run`` and
 ``resume_run`` drive the STOP loop in such a session.
+
+Every session holds a split secret (``session.secret``): the one the run used before (resume),
+the one a replayed run used, the file named by ``secret_file``, or the store's own. Tasks come from
+``session.task(spec)``, which binds the secret and the configured scoring and records the task's
+full parameter set and a fingerprint of its instances in the run (``store.splits``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from selftaught.broker import Broker
 from selftaught.config import RunConfig
-from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError
+from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError, TaskError
 from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
 from selftaught.lm.base import LanguageModel
 from selftaught.lm.registry import get_lm
@@ -27,9 +32,20 @@ from selftaught.sandbox import ForkServerSandbox
 from selftaught.sandbox.base import Sandbox
 from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
+from selftaught.store.splits import (
+    RunSplit,
+    default_secret,
+    record_split,
+    remember_secret,
+    run_splits,
+    secret_by_fingerprint,
+)
 from selftaught.tasks import get_task
+from selftaught.tasks.base import Task
+from selftaught.tasks.common import SPLITS
+from selftaught.tasks.secret import SplitSecret, instances_fingerprint
 
-__all__ = ["RunSummary", "Session", "open_session", "resume_run", "start_run", "summarize"]
+__all__ = ["RunSummary", "Session", "open_session", "resume_run", "run_secret", "start_run", "summarize"]
 
 CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
 
@@ -77,6 +93,24 @@ class Session:
     config: RunConfig
     broker: Broker
     recorder: RunRecorder
+    secret: SplitSecret
+
+    def task(self, spec: str) -> Task:
+        """The task ``spec`` names, bound to this run's secret and scoring, recorded in the run.
+
+        A run that recorded the task before (a resumed run) must get the very same instances.
+        """
+        task = get_task(spec, self.secret, self.config.scoring)
+        params = dict(getattr(task, "params", {}))
+        fingerprint = instances_fingerprint((split, task.instances(split)) for split in SPLITS)
+        wanted = RunSplit(str(getattr(task, "spec", spec)), params, self.config.scoring,
+                          self.secret.fingerprint if getattr(task, "secret", None) else "", fingerprint)
+        stored = record_split(self.store, self.run_id, wanted)
+        if stored != wanted:
+            raise TaskError(f"run {self.run_id} scored {stored.task} on instances {stored.instances} "
+                            f"(secret {stored.secret or 'none'}); they are now {wanted.instances} "
+                            f"(secret {wanted.secret or 'none'}): the task or its code changed")
+        return task
 
 
 def default_lm(config: RunConfig, env: Mapping[str, str]) -> LanguageModel:
@@ -105,8 +139,11 @@ def open_session(
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
+    secret_of: str | None = None,
 ) -> Iterator[Session]:
     """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
+
+    ``secret_of`` names a run whose split secret this one must use (``replay``).
 
     A run-level cap (``BudgetExceeded`` from the meter) ends the block cleanly with status
     ``stopped``; any other error leaves status ``failed`` with its message and propagates.
@@ -125,13 +162,14 @@ def open_session(
     recorder = RunRecorder(store, run_id, on_record)
     status, message = "failed", ""
     try:
+        secret = run_secret(store, config, secret_of or run_id)
         metered = _metered(CachingLM(lm, RunCache(store, run_id)), config, store, run_id)
         sandbox = make_sandbox(config)
         try:
             store.set_layers(run_id, list(sandbox.layers))
             broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens,
                             config.sandbox.workers, config.seed)
-            yield Session(store, run_id, config, broker, recorder)
+            yield Session(store, run_id, config, broker, recorder, secret)
         finally:
             sandbox.close()
         status = "finished"
@@ -147,6 +185,24 @@ def open_session(
         store.set_status(run_id, status, message)
 
 
+def run_secret(store: RunStore, config: RunConfig, run_id: str | None = None) -> SplitSecret:
+    """The split secret a run uses: the one ``run_id`` recorded, else ``config.secret_file``'s,
+    else the store's own (made at random on first use). Every secret used is kept in the store."""
+    recorded = {row.secret for row in run_splits(store, run_id)} - {""} if run_id else set()
+    if len(recorded) > 1:
+        raise ConfigError(f"run {run_id} recorded several split secrets: {', '.join(sorted(recorded))}")
+    if recorded:
+        fingerprint = recorded.pop()
+        return SplitSecret.from_hex(secret_by_fingerprint(store, fingerprint), f"split secret {fingerprint}")
+    if config.secret_file:
+        secret = SplitSecret.from_file(Path(config.secret_file))
+        remember_secret(store, secret.fingerprint, secret.hex(), f"file {config.secret_file}")
+        return secret
+    fresh = SplitSecret.new()
+    fingerprint, text = default_secret(store, (fresh.fingerprint, fresh.hex()))
+    return SplitSecret.from_hex(text, f"split secret {fingerprint}")
+
+
 def start_run(
     config: RunConfig,
     runs_dir: Path,
@@ -156,12 +212,13 @@ def start_run(
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
+    secret_of: str | None = None,
 ) -> RunSummary:
-    """Create a STOP run in ``runs_dir`` and run it to the end."""
-    task = get_task(config.task)
+    """Create a STOP run in ``runs_dir`` and run it to the end (``secret_of``: see ``open_session``)."""
+    get_task(config.task, scoring=config.scoring)  # a bad spec fails before anything is stored
     with open_session(config, runs_dir, env, notify=notify, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox) as session:
-        _loop(session, task, on_iteration)
+                      make_sandbox=make_sandbox, secret_of=secret_of) as session:
+        _loop(session, session.task(config.task), on_iteration)
     return summarize(session.store, session.run_id)
 
 
@@ -192,12 +249,12 @@ def resume_run(
             raise ConfigError(f"not a run-level cap: {', '.join(sorted(unknown))}")
         config = RunConfig.from_dict({**config.to_dict(), "lm": {**config.to_dict()["lm"], **caps}})
         store.set_config(run_id, config.to_dict())
-    task = get_task(config.task)
+    get_task(config.task, scoring=config.scoring)
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
     with open_session(config, runs_dir, env, run_id=run_id, on_record=on_record, make_lm=make_lm,
                       make_sandbox=make_sandbox) as session:
-        _loop(session, task, on_iteration)
+        _loop(session, session.task(config.task), on_iteration)
     return summarize(store, run_id)
 
 

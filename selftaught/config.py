@@ -24,6 +24,7 @@ __all__ = [
 
 Acceptance = Literal["sequential", "best", "paper", "paired"]
 Executor = Literal["local", "ray"]
+Scoring = Literal["normalised", "reference"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class RunConfig:
     """One STOP run.
 
     Attributes:
-        task: downstream task name (or path to a task file).
+        task: downstream task spec: a name with optional parameters (``lpn``, ``lpn:preset=hard``,
+            ``lpn:bits=24,noise=0.1``) or the path of a task file.
         iterations: self-improvement steps T.
         repeats: improver runs per meta-utility estimate (fresh budgets each).
         seed: seeds sampling order and anything random in the broker.
@@ -116,6 +118,10 @@ class RunConfig:
             the incumbent's val from its adoption; ``paper`` adopts it unless it scored 0 or failed.
         max_repeats: the most paired val repeats the ``sequential`` rule may run per step (it never
             runs fewer than ``repeats``).
+        scoring: ``normalised`` (the fixed scorers, every task in [0, 1]) or ``reference`` (as the
+            paper's reference code scored: its scales, directions and floors).
+        secret_file: a file holding the split secret to draw val/test instances with (shared on
+            purpose, e.g. by a group comparing results); empty: the run store's own secret.
         lm, budgets, sandbox: see their classes.
     """
 
@@ -125,6 +131,8 @@ class RunConfig:
     seed: int = 0
     accept: Acceptance = "sequential"
     max_repeats: int = 12
+    scoring: Scoring = "normalised"
+    secret_file: str = ""
     lm: LMConfig = field(default_factory=LMConfig)
     budgets: Budgets = field(default_factory=Budgets)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
@@ -138,6 +146,8 @@ class RunConfig:
         _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))
         if self.accept not in get_args(Acceptance):
             raise ConfigError(f"accept must be one of {', '.join(get_args(Acceptance))}, not {self.accept!r}")
+        if self.scoring not in get_args(Scoring):
+            raise ConfigError(f"scoring must be one of {', '.join(get_args(Scoring))}, not {self.scoring!r}")
         if self.sandbox.executor not in get_args(Executor):
             raise ConfigError(f"executor must be one of {', '.join(get_args(Executor))}, not {self.sandbox.executor!r}")
         if self.sandbox.memory_mb < 256:

@@ -118,9 +118,12 @@ class Broker:
         started = time.monotonic()
         with self._eval_slots:
             outcome = self.sandbox.run(job)
-        scores, reasons = self._score(task, instances, outcome, program_id)
+        scores, reasons, failures = self._score(task, instances, outcome, program_id)
         failed = sum(1 for score in scores if score == 0.0)
         mean = sum(scores) / len(scores) if scores else 0.0
+        combine = getattr(task, "combine", None)
+        if callable(combine):  # a task scored as a whole call (the paper's reference scorers)
+            mean = min(max(float(combine(scores, failures)), 0.0), 1.0)
         reason = reasons[0] if reasons else ""
         self._runtime_events(program_id, outcome, [r for r in reasons if r.startswith("invalid output")])
         self.recorder.evaluation(program_id, tag, task.name, split, mean, len(instances), failed, reason,
@@ -129,18 +132,26 @@ class Broker:
 
     def _score(
         self, task: Task, instances: Sequence[Instance], outcome: Outcome, program_id: int
-    ) -> tuple[list[float], list[str]]:
-        """Trusted per-instance scores (0 for a missing or failed call) and the reasons for failures."""
+    ) -> tuple[list[float], list[str], list[str]]:
+        """Trusted per-instance scores (0 for a missing or failed call), the reasons for failures,
+        and per instance what failed: "" (nothing), "invalid" (output rejected by the scorer),
+        "timeout", "error" or "missing" (not run: an earlier call ended the job)."""
         scores: list[float] = []
         reasons: list[str] = [outcome.reason] if outcome.reason else []
+        failures: list[str] = []
         for index, instance in enumerate(instances):
             result = outcome.results[index] if index < len(outcome.results) else None
             if result is None or not result.ok:
                 scores.append(0.0)
                 if result is not None:
                     reasons.append(result.error)
+                    failures.append("timeout" if "timeout" in result.error.lower() else "error")
+                else:
+                    failures.append("missing")
                 continue
             scored = task.score(instance, result.value)
+            rejected = scored.reason.startswith(("invalid output", "scorer rejected"))
+            failures.append("invalid" if rejected else "")
             value = scored.value
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 self.recorder.event("score_out_of_range", f"{task.name}: raw score {value!r}", program_id)
@@ -148,7 +159,7 @@ class Broker:
             if scored.reason:
                 reasons.append(scored.reason)
             scores.append(value)
-        return scores, reasons
+        return scores, reasons, failures
 
     def _runtime_events(self, program_id: int, outcome: Outcome, invalid: list[str]) -> None:
         """Record what the sandbox and the scorer saw, one event per kind and job, linked to the program."""

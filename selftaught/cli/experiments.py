@@ -32,12 +32,15 @@ from selftaught.experiments import (
     select_improver,
     transfer_table,
 )
+from selftaught.experiments.paper import paper_json, paper_rich
 from selftaught.experiments.tables import experiment_rich, improve_rich, score_rich, transfer_rich, write_csv
 from selftaught.improver import SEED_IMPROVER
 from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
+from selftaught.store.splits import run_splits
 from selftaught.tasks import get_task
 from selftaught.tasks.base import Task
+from selftaught.tasks.params import split_specs
 
 __all__ = ["baseline", "experiment", "improve", "score", "transfer"]
 
@@ -79,13 +82,31 @@ def _resolve(spec: str, runs_dir: Path, rule: str) -> _Improver:
     return _Improver(f"{spec}:{rule}", chosen.source, chosen.why)
 
 
-def _tasks(text: str) -> list[Task]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
+def _specs(text: str, scoring: str) -> list[str]:
+    """The canonical specs of ``--tasks``, each checked (before anything is stored)."""
+    specs = [_spec(spec, scoring) for spec in split_specs(text)]
+    if not specs:
         raise ConfigError("--tasks needs at least one task name")
-    if len(set(names)) != len(names):
+    if len(set(specs)) != len(specs):
         raise ConfigError(f"a task is listed twice in --tasks {text}")
-    return [get_task(name) for name in names]
+    return specs
+
+
+def _spec(spec: str, scoring: str) -> str:
+    task = get_task(spec, scoring=scoring)  # type: ignore[arg-type]
+    return str(getattr(task, "spec", spec))
+
+
+def _provenance(session: app.Session) -> dict[str, Any]:
+    """What a result was scored on: the scoring, the split secret's fingerprint, and per task spec
+    the fingerprint of its instances (equal fingerprints: the same instances, on any machine)."""
+    instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
+    return {"scoring": session.config.scoring, "secret": session.secret.fingerprint, "instances": instances}
+
+
+def _bound(session: app.Session, specs: list[str]) -> list[Task]:
+    """The tasks as the session scores them: its secret, its scoring, recorded in the run."""
+    return [session.task(spec) for spec in specs]
 
 
 def _config(args: argparse.Namespace, env: dict[str, str], task: str, repeats: int | None = None) -> RunConfig:
@@ -117,17 +138,18 @@ def _emit(as_json: bool, document: dict[str, Any], renderable: Any) -> None:
 
 def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
     """Apply one improver once to a task's initial solution; show before and after on val and test."""
-    task = get_task(args.task)
+    config = _config(args, env, args.task)
+    spec = _spec(args.task, config.scoring)
     chosen = _resolve(args.improver, args.runs_dir, args.rule)
-    config = _config(args, env, task.name)
+    config = dataclasses.replace(config, task=spec)
     result = None
     with app.open_session(config, args.runs_dir, env, kind="improve", notify=_stderr().print) as session:
         session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
-        result = improve_once(session.broker, task, chosen.source, "improve")
+        result = improve_once(session.broker, session.task(spec), chosen.source, "improve")
     if result is None:
         raise _stopped(session.store, session.run_id)
     _emit(args.json, {"run_id": session.run_id, "improver": chosen.label, "origin": chosen.origin,
-                      **result.to_json()}, improve_rich(result))
+                      **_provenance(session), **result.to_json()}, improve_rich(result))
     if not args.json and result.solution is not None:
         print(result.solution)
     return 0
@@ -135,24 +157,25 @@ def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def score(args: argparse.Namespace, env: dict[str, str]) -> int:
     """An improver's meta-utility over tasks: raw and normalised per task, and the normalised mean."""
-    tasks = _tasks(args.tasks)
+    config = _config(args, env, args.tasks)
+    specs = _specs(args.tasks, config.scoring)
     chosen = _resolve(args.improver, args.runs_dir, args.rule)
-    config = _config(args, env, ",".join(t.name for t in tasks))
+    config = dataclasses.replace(config, task=";".join(specs))
     _positive(config.repeats, "--repeats")
     result = None
     with app.open_session(config, args.runs_dir, env, kind="score", notify=_stderr().print) as session:
         session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
-        result = score_improver(session.broker, tasks, chosen.source, config.repeats, "score", split=args.split,
-                                name=chosen.label)
+        result = score_improver(session.broker, _bound(session, specs), chosen.source, config.repeats, "score",
+                                split=args.split, name=chosen.label)
     if result is None:
         raise _stopped(session.store, session.run_id)
-    _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **result.to_json()}, score_rich(result))
+    _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **_provenance(session), **result.to_json()},
+          score_rich(result))
     return 0
 
 
 def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
     """Table 1: u(s) and each improver's test score (mean ± se over --runs runs) per task; stored in the run."""
-    tasks = _tasks(args.tasks)
     runs = _positive(args.runs, "--runs")
     chosen = [_resolve(spec, args.runs_dir, args.rule) for spec in args.improvers.split(",") if spec.strip()]
     if not chosen:
@@ -160,32 +183,41 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
     labels = [c.label for c in chosen]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"an improver is listed twice in --improvers {args.improvers}")
-    config = _config(args, env, ",".join(t.name for t in tasks), repeats=runs)
+    config = _config(args, env, args.tasks, repeats=runs)
+    specs = _specs(args.tasks, config.scoring)
+    config = dataclasses.replace(config, task=";".join(specs))
     table = None
     with app.open_session(config, args.runs_dir, env, kind="transfer", notify=_stderr().print) as session:
         for c in chosen:
             session.recorder.event("improver_selected", f"{c.label}: {c.origin}")
-        table = transfer_table(session.broker, tasks, {c.label: c.source for c in chosen}, runs, "transfer",
-                               origins={c.label: c.origin for c in chosen})
+        table = transfer_table(session.broker, _bound(session, specs), {c.label: c.source for c in chosen}, runs,
+                               "transfer", origins={c.label: c.origin for c in chosen})
         record_transfer(session.store, session.run_id, table)
     if table is None:
         raise _stopped(session.store, session.run_id)
     if args.csv:
         write_csv(table, args.csv)
-    _emit(args.json, {"run_id": session.run_id, **table.to_json()}, transfer_rich(table))
+    document = {"run_id": session.run_id, **_provenance(session), **table.to_json()}
+    if config.scoring == "reference":
+        document["paper_table1"] = paper_json(table, specs)
+    _emit(args.json, document, transfer_rich(table))
+    if config.scoring == "reference" and not args.json:
+        Console(highlight=False).print(paper_rich(table, specs))
     return 0
 
 
 def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
     """A baseline improver over --runs runs beside u(s); ``random --match X`` also runs X with matched compute."""
-    task = get_task(args.task)
     runs = _positive(args.runs, "--runs")
     if args.match and args.kind != "random":
         raise ConfigError("--match applies to --kind random only")
+    config = _config(args, env, args.task, repeats=runs)
+    spec = _spec(args.task, config.scoring)
     matched = _resolve(args.match, args.runs_dir, args.rule) if args.match else None
-    config = _config(args, env, task.name, repeats=runs)
+    config = dataclasses.replace(config, task=spec)
     table, usage = None, None
     with app.open_session(config, args.runs_dir, env, kind="baseline", notify=_stderr().print) as session:
+        task = session.task(spec)
         improvers, origins = {}, {}
         if matched is not None:
             usage = measure_usage(session.broker, session.store, session.run_id, task, matched.source, runs,
@@ -212,7 +244,7 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
         return _aggregate_stored(args)
     runs = _positive(args.runs, "--runs")
     config = config_from(args, env)
-    get_task(config.task)  # an unknown task fails before the first run is stored
+    get_task(config.task, scoring=config.scoring)  # a bad task spec fails before the first run is stored
     summaries = []
     for index in range(runs):
         seeded = dataclasses.replace(config, seed=config.seed + index)
@@ -222,6 +254,11 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
             summaries.append(app.start_run(seeded, args.runs_dir, env, view.iteration, view.line, view.record))
         if summaries[-1].message:
             view.line(summaries[-1].message)
+    store = RunStore.in_dir(args.runs_dir)
+    try:
+        _same_instances(store, [s.run_id for s in summaries], refuse=False)
+    finally:
+        store.close()
     table = aggregate(summaries)
     _emit(args.json, {"experiment": table.to_json(), "runs": [s.to_json() for s in summaries]},
           experiment_rich(table))
@@ -237,6 +274,23 @@ def _aggregate_stored(args: argparse.Namespace) -> int:
     for run_id in run_ids:
         if store.get_run(run_id).kind != "stop":
             raise ConfigError(f"run {run_id} is not a STOP run")
+    _same_instances(store, run_ids, refuse=not args.allow_mixed_instances)
     table = aggregate(from_store(store, run_ids))
     _emit(args.json, {"experiment": table.to_json(), "runs": run_ids}, experiment_rich(table))
     return 0
+
+
+def _same_instances(store: RunStore, run_ids: list[str], refuse: bool) -> None:
+    """Refuse (or warn about) runs scored on different instances: their numbers are not one table."""
+    seen: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for run_id in run_ids:
+        key = tuple(sorted((row.task, row.instances) for row in run_splits(store, run_id)))
+        seen.setdefault(key, []).append(run_id)
+    if len(seen) <= 1:
+        return
+    groups = "; ".join(f"{', '.join(ids)}: " + (", ".join(f"{task} {fp}" for task, fp in key) or "not recorded")
+                       for key, ids in seen.items())
+    message = f"these runs were scored on different instances (task and instance fingerprints): {groups}"
+    if refuse:
+        raise ConfigError(message + " (add --allow-mixed-instances to put them in one table anyway)")
+    _stderr().print(f"warning: {message}")

@@ -22,6 +22,7 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "replay": runs.replay,
     "runs": runs.list_runs,
     "tasks": runs.list_tasks,
+    "secret": runs.secret,
     "improve": experiments.improve,
     "score": experiments.score,
     "transfer": experiments.transfer,

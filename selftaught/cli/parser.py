@@ -48,7 +48,8 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
     """The flags ``cli.runs.config_from`` reads; ``loop=False`` leaves out the loop's own
     (task, iterations, repeats, accept), which then default to the config's."""
     if loop:
-        parser.add_argument("--task", help="task name or path to a task file (default: lpn)")
+        parser.add_argument("--task", help="task spec (lpn, lpn:preset=hard, lpn:bits=24,noise=0.1) or a task file "
+                                           "path (default: lpn)")
         parser.add_argument("--iterations", type=_count, help="self-improvement steps T (default: 2)")
         parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
     else:
@@ -61,6 +62,10 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
         parser.add_argument("--max-repeats", type=_count,
                             help="most paired val repeats per step for --accept sequential (default: 12)")
     parser.add_argument("--config", type=Path, help="TOML file with any RunConfig fields; flags override it")
+    parser.add_argument("--scoring", choices=["normalised", "reference"],
+                        help="normalised scorers, or the paper's reference scales and floors (default: normalised)")
+    parser.add_argument("--secret-file", help="split secret file (from `selftaught secret export`) to draw val/test "
+                                              "with (default: the run store's own)")
     parser.add_argument("--lm-calls", type=_count, help="LM calls per improver run (default: 4)")
     parser.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")
     parser.add_argument("--utility-calls", type=_count, help="utility calls per improver run (default: 25)")
@@ -83,14 +88,15 @@ def _experiment_commands(commands: Any) -> None:
                  "(default: best_val)")
 
     improve = commands.add_parser("improve", help="apply an improver once to a task's initial solution")
-    improve.add_argument("--task", required=True, help="task name or path to a task file")
+    improve.add_argument("--task", required=True, help="task spec (e.g. lpn:preset=hard) or path to a task file")
     improve.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
     improve.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     _run_flags(improve, loop=False)
 
     score = commands.add_parser("score", help="an improver's meta-utility over tasks, normalised per task")
     score.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
-    score.add_argument("--tasks", required=True, help="comma-separated task names, e.g. lpn,parity,string_grid")
+    score.add_argument("--tasks", required=True, help="task specs separated by ';' or ',' (e.g. lpn,parity or "
+                                                      "lpn:preset=hard;parity)")
     score.add_argument("--repeats", type=_count, help="improver runs per task (default: 3)")
     score.add_argument("--split", choices=["val", "test"], default="test", help="split scored (default: test)")
     score.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
@@ -99,7 +105,7 @@ def _experiment_commands(commands: Any) -> None:
     transfer = commands.add_parser("transfer", help="the paper's Table 1: improvers applied unchanged to tasks")
     transfer.add_argument("--improvers", required=True,
                           help="comma-separated: " + improver_help.replace(" | ", ", "))
-    transfer.add_argument("--tasks", required=True, help="comma-separated task names")
+    transfer.add_argument("--tasks", required=True, help="task specs separated by ';' or ',' (as for score)")
     transfer.add_argument("--runs", type=_count, default=5, help="independent improver runs per cell (default: 5)")
     transfer.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     transfer.add_argument("--csv", type=Path, help="also write the table as CSV to this file")
@@ -107,7 +113,7 @@ def _experiment_commands(commands: Any) -> None:
 
     baseline = commands.add_parser("baseline", help="a baseline improver (CoT, greedy, random sampling) on a task")
     baseline.add_argument("--kind", required=True, choices=["cot", "greedy", "random"])
-    baseline.add_argument("--task", required=True, help="task name or path to a task file")
+    baseline.add_argument("--task", required=True, help="task spec or path to a task file")
     baseline.add_argument("--runs", type=_count, default=5, help="independent improver runs (default: 5)")
     baseline.add_argument("--match", metavar="IMPROVER",
                           help="random only: match the LM calls, samples and utility calls this improver spends "
@@ -119,6 +125,8 @@ def _experiment_commands(commands: Any) -> None:
     experiment.add_argument("--runs", type=_count, default=5, help="independent runs, seeds seed..seed+N-1 (5)")
     experiment.add_argument("--from-runs", metavar="RUN_ID,...",
                             help="aggregate these stored STOP runs instead of starting new ones")
+    experiment.add_argument("--allow-mixed-instances", action="store_true",
+                            help="with --from-runs: aggregate runs scored on different instances anyway")
     _run_flags(experiment, loop=True)
 
 
@@ -149,7 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_dir(runs)
     _json(runs)
 
-    commands.add_parser("tasks", help="list installed tasks")
+    tasks = commands.add_parser("tasks", help="list installed tasks, their parameters and presets")
+    _json(tasks)
+
+    secret = commands.add_parser("secret", help="the run store's split secret: show its fingerprint, export, import")
+    secret.add_argument("action", choices=["show", "export", "import"])
+    secret.add_argument("file", nargs="?", type=Path, help="export: write here (mode 0600); import: read from here")
+    _runs_dir(secret)
     _experiment_commands(commands)
 
     scan = commands.add_parser("scan", help="static safety scan of a run's programs or of Python files")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from typing import Any
 
 from selftaught import app
@@ -13,9 +14,12 @@ from selftaught.errors import ConfigError
 from selftaught.lm.registry import default_spec
 from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
+from selftaught.store.splits import default_secret, set_default_secret
 from selftaught.tasks import list_tasks as installed_tasks
+from selftaught.tasks.registry import describe_task
+from selftaught.tasks.secret import SplitSecret
 
-__all__ = ["config_from", "list_runs", "list_tasks", "replay", "resume", "run"]
+__all__ = ["config_from", "list_runs", "list_tasks", "replay", "resume", "run", "secret"]
 
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
@@ -31,6 +35,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
         seed=_pick(args.seed, base.seed),
         accept=_pick(args.accept, base.accept),
         max_repeats=_pick(args.max_repeats, base.max_repeats),
+        scoring=_pick(args.scoring, base.scoring),
+        secret_file=_pick(args.secret_file, base.secret_file),
         lm=dataclasses.replace(
             base.lm,
             spec=lm_spec,
@@ -98,7 +104,8 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
     view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:
-        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
+        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
+                                secret_of=args.run_id)
     return _report(summary, args.json, view)
 
 
@@ -139,5 +146,44 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def list_tasks(args: argparse.Namespace, env: dict[str, str]) -> int:
-    print("\n".join(installed_tasks()))
+    """Every task; the built-ins with their parameters (paper values) and presets."""
+    rows = [describe_task(name) for name in installed_tasks()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        if not row["presets"]:
+            print(row["name"])
+            continue
+        params = ",".join(f"{key}={value!r}" for key, value in row["params"].items())
+        presets = "; ".join(f"{name} ({','.join(f'{k}={v!r}' for k, v in changes.items()) or 'the defaults'})"
+                            for name, changes in row["presets"].items())
+        print(f"{row['name']}:{params}\n    presets: {presets}")
+    return 0
+
+
+def secret(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """``show`` the store's split secret fingerprint, ``export`` it to a file, ``import`` one as the default."""
+    if args.action == "import":
+        if args.file is None:
+            raise ConfigError("secret import needs the FILE to read")
+        imported = SplitSecret.from_file(args.file)
+        set_default_secret(RunStore.in_dir(args.runs_dir), imported.fingerprint, imported.hex(), "imported")
+        print(f"split secret {imported.fingerprint} is now the default of {args.runs_dir}")
+        return 0
+    store = RunStore.in_dir(args.runs_dir)
+    fresh = SplitSecret.new()
+    fingerprint, text = default_secret(store, (fresh.fingerprint, fresh.hex()))
+    if args.action == "show":
+        print(fingerprint)
+        return 0
+    if args.file is None:
+        raise ConfigError("secret export needs a FILE to write (the secret is never printed)")
+    try:
+        descriptor = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {args.file}: {exc.strerror} (it must not exist yet)") from exc
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+    print(f"split secret {fingerprint} written to {args.file}; share it only with whom you compare results")
     return 0

@@ -178,6 +178,38 @@ def m004_transfer(db: sqlite3.Connection) -> None:
         """
     )
 
+@migration
+def m005_split_secrets(db: sqlite3.Connection) -> None:
+    """Split secrets (what hides the val/test instances) and which secret and instances each run used.
+
+    ``split_secrets.secret`` is hex text that never leaves the broker; a run refers to it only by
+    ``fingerprint``. ``run_splits`` holds one row per task a run scored on: its canonical spec, every
+    parameter, the scoring, the secret's fingerprint ('' for public splits) and a fingerprint of the
+    instances themselves, so results on different instances are never compared unknowingly.
+    """
+    db.executescript(
+        """
+        CREATE TABLE split_secrets (
+            fingerprint TEXT PRIMARY KEY,
+            secret TEXT NOT NULL,            -- hex; read only by the broker, never printed
+            origin TEXT NOT NULL,            -- made | imported | file PATH
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE run_splits (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task TEXT NOT NULL,              -- canonical task spec, e.g. lpn:preset=hard
+            params TEXT NOT NULL,            -- JSON: every parameter of the task
+            scoring TEXT NOT NULL,           -- normalised | reference
+            secret TEXT NOT NULL,            -- the split secret's fingerprint ('' = public splits)
+            instances TEXT NOT NULL,         -- fingerprint of every instance of every split
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, task)
+        );
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

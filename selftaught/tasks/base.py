@@ -16,7 +16,11 @@ class Task(Protocol):
 
     The scorer and the instances stay in the trusted broker; only ``description`` (a grey-box
     account of the utility), ``initial_solution`` and instance ``args`` ever reach a sandbox or
-    an LM prompt, and ``test`` instances reach no improver at all.
+    an LM prompt, and ``test`` instances reach no improver at all. The built-in tasks (and task
+    files) also have ``with_secret(secret)``: the same task whose ``val`` and ``test`` instances are
+    drawn under a split secret, so code that can read the task's source still cannot regenerate
+    them (see ``selftaught.tasks.secret``). A task may define ``combine(scores, failures)`` to score
+    a whole call (the reference scorers do; see ``selftaught.tasks.reference``).
     """
 
     name: str

@@ -3,8 +3,15 @@
 Splits. Every built-in task has ``train`` (what an improver's utility sees), ``val`` (what the
 loop selects on) and ``test`` (reported only) splits. Instance ``index`` of split ``split`` of task
 ``name`` is generated from ``numpy.random.default_rng(SeedSequence([crc32(name), SPLIT_SEEDS[split],
-index]))``, so it depends on nothing but those three values, is generated on first use and cached.
-The per-split base seeds are distinct, so no two splits share an instance seed.
+index, *secret words]))``: ``train`` depends on nothing but those three values; ``val`` and ``test``
+also on the task's ``SplitSecret`` (see ``selftaught.tasks.secret``), so code that can read this
+module still cannot regenerate them. Without a secret (``secret=None``, for tests and exploring)
+the hidden splits are public too. Instances are generated on first use and cached. The per-split
+base seeds are distinct, so no two splits share an instance seed.
+
+Parameters. Each task declares ``schema`` (its ``Param`` rows) and ``presets`` (``paper``, the
+reference setting and the default, and harder ones); ``params`` holds the resolved values and
+``spec`` the canonical spec naming them (see ``selftaught.tasks.params``).
 
 Scoring. Scorers read untrusted plain data. Validators here raise ``Invalid(reason)``;
 ``SeededTask.score`` turns that into ``Score(0, reason)`` and clips every other raw score into
@@ -22,6 +29,8 @@ import numpy as np
 
 from selftaught.errors import TaskError
 from selftaught.records import Instance, Score, Split
+from selftaught.tasks.params import Param, canonical_spec, resolve
+from selftaught.tasks.secret import SplitSecret, split_seed
 
 __all__ = [
     "SPLITS",
@@ -32,6 +41,7 @@ __all__ = [
     "SeededTask",
     "as_binary_vector",
     "bounded",
+    "fill",
     "as_permutation",
     "instance_rng",
     "plain",
@@ -45,9 +55,13 @@ class Invalid(Exception):
     """A solution output that cannot be scored; the message is the reason it scores 0."""
 
 
-def instance_rng(task: str, split: Split, index: int) -> np.random.Generator:
+def instance_rng(task: str, split: Split, index: int, secret: SplitSecret | None = None) -> np.random.Generator:
     """The random generator for instance ``index`` of ``split`` of the task named ``task``."""
-    return np.random.default_rng(np.random.SeedSequence([zlib.crc32(task.encode()), SPLIT_SEEDS[split], index]))
+    words = [zlib.crc32(task.encode()), SPLIT_SEEDS[split], index]
+    hidden = split_seed(secret, task, split, index)
+    if hidden:
+        words += [(hidden >> shift) & 0xFFFFFFFF for shift in (0, 32, 64, 96)]
+    return np.random.default_rng(np.random.SeedSequence(words))
 
 
 class LazyInstances(Sequence[Instance]):
@@ -73,7 +87,7 @@ class LazyInstances(Sequence[Instance]):
         position = range(len(self._items))[index]  # IndexError and negative indices as for lists
         item = self._items[position]
         if item is None:
-            rng = instance_rng(self._task.name, self._split, position)
+            rng = instance_rng(self._task.name, self._split, position, self._task.secret)
             item = self._task.generate(rng)
             self._items[position] = item
         return item
@@ -85,19 +99,57 @@ class LazyInstances(Sequence[Instance]):
 class SeededTask:
     """Base of the built-in tasks: seeded lazy splits and a scorer that always lands in [0, 1].
 
-    Subclasses set the class attributes below and define ``generate`` and ``raw_score``.
+    Subclasses set the class attributes below and define ``generate``, ``raw_score`` and
+    ``describe`` (the grey-box description for the current ``params``). ``schema`` must have a
+    ``timeout_s`` row: it is the per-instance time limit.
     """
 
     name: str
     entry: str = "algorithm"
-    description: str
     initial_solution: str
-    call_timeout_s: float
     array_args: frozenset[int] = frozenset()
     split_sizes: Mapping[Split, int]
+    schema: tuple[Param, ...]
+    presets: Mapping[str, Mapping[str, int | float]]
+    reference_note: str = ""  # how reference scoring differs from the description's sketch, if it does
 
-    def __init__(self) -> None:
+    def __init__(self, values: Mapping[str, str] | None = None, secret: SplitSecret | None = None) -> None:
+        self.preset, self.params = resolve(self.name, self.schema, self.presets, values or {})
+        self.secret = secret
+        self.check_params()
+        self.spec = canonical_spec(self.name, self.preset, self.params, self.presets, self.schema)
+        self.call_timeout_s = float(self.params["timeout_s"])
+        self.description = self.describe()
         self._splits: dict[Split, LazyInstances] = {}
+
+    def with_secret(self, secret: SplitSecret | None) -> SeededTask:
+        """The same task (same parameters) whose hidden splits are drawn under ``secret``."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.secret = secret
+        twin._splits = {}
+        return twin
+
+    def describe(self) -> str:
+        """The grey-box description shown to the LM, for ``self.params``."""
+        raise NotImplementedError
+
+    def check_params(self) -> None:
+        """Raise ``TaskError`` for parameters that are each in range but do not fit together."""
+
+    def _ordered(self, low: str, high: str) -> None:
+        if self.params[low] > self.params[high]:
+            raise TaskError(f"task {self.name!r}: {low}={self.params[low]!r} is above {high}={self.params[high]!r}")
+
+    def reference_score(self, instance: Instance, output: Any) -> Score:
+        """One instance scored on the paper's reference scale (``--scoring reference``); by default
+        the same as ``score``. Tasks whose reference scorer differs override it and ``combine``."""
+        return self.score(instance, output)
+
+    def reference_combine(self, scores: Sequence[float], failures: Sequence[str]) -> float:
+        """The reference score of a whole call from per-instance reference scores and failures
+        (``""`` scored, ``invalid``, ``timeout``, ``error``, ``missing``); by default the mean."""
+        return sum(scores) / len(scores) if scores else 0.0
 
     def instances(self, split: Split) -> Sequence[Instance]:
         """The split's instances; deterministic (seeded) and the same on every call."""
@@ -124,6 +176,14 @@ class SeededTask:
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             return Score(0.0, f"invalid output: malformed ({type(exc).__name__})")
         return bounded(value)
+
+
+def fill(template: str, **values: Any) -> str:
+    """``template`` with each ``{key}`` of ``values`` replaced (numbers as ``:g``); other braces stay."""
+    for key, value in values.items():
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        template = template.replace("{" + key + "}", text)
+    return template
 
 
 def bounded(value: float, reason: str = "") -> Score:

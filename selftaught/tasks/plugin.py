@@ -20,8 +20,10 @@ binds it to the module-level name ``TASK``::
     )
 
 ``get_task("path/to/file.py")`` loads it. Instances come either from ``generate(rng, split, index)``
-with ``split_sizes`` (generated lazily and cached; ``rng`` is ``random.Random("NAME/SPLIT/INDEX")``)
-or from ``instances={"train": [...], "val": [...], "test": [...]}``. Each instance is an ``Instance``
+with ``split_sizes`` (generated lazily and cached; ``rng`` is ``random.Random("NAME/SPLIT/INDEX")``
+for ``train``, and for ``val`` and ``test`` also seeded from the run's split secret, which
+``generate`` never sees: see ``selftaught.tasks.secret``) or from ``instances={"train": [...],
+"val": [...], "test": [...]}`` (fixed lists are as public as the file that holds them). Each instance is an ``Instance``
 or a dict ``{"args": [...], "answer": ...}``; args and answer must be JSON-safe (no NaN). ``score``
 returns a float or a ``Score``; raising ``Invalid`` (or any other exception) scores the output 0
 with the message as the reason; a value outside [0, 1] is clipped and flagged.
@@ -50,6 +52,7 @@ from selftaught.errors import TaskError
 from selftaught.records import Instance, Score, Split
 from selftaught.tasks.base import Task
 from selftaught.tasks.common import SPLITS, Invalid, bounded
+from selftaught.tasks.secret import SplitSecret, split_seed
 
 __all__ = ["DeclaredTask", "Invalid", "define_task", "load_task_file"]
 
@@ -88,7 +91,9 @@ class _Generated(Sequence[Instance]):
             item = self._items[position]
             if item is None:
                 where = f"task {self._task.name!r}: instance {self._split}[{position}]"
-                rng = random.Random(f"{self._task.name}/{self._split}/{position}")
+                seed = f"{self._task.name}/{self._split}/{position}"
+                hidden = split_seed(self._task.secret, self._task.name, self._split, position)
+                rng = random.Random(f"{seed}/{hidden:032x}" if hidden else seed)
                 try:
                     drawn = self._generate(rng, self._split, position)
                 except Exception as exc:
@@ -120,6 +125,19 @@ class DeclaredTask:
         self.array_args = array_args
         self._scorer = scorer
         self._splits = dict(splits)
+        self.secret: SplitSecret | None = None
+
+    def with_secret(self, secret: SplitSecret | None) -> DeclaredTask:
+        """The same task whose generated hidden splits are drawn under ``secret``."""
+        twin = DeclaredTask(name=self.name, entry=self.entry, description=self.description,
+                            initial_solution=self.initial_solution, call_timeout_s=self.call_timeout_s,
+                            array_args=self.array_args, scorer=self._scorer, splits={})
+        twin.secret = secret
+        twin._splits = {
+            split: _Generated(twin, items._generate, split, len(items)) if isinstance(items, _Generated) else items
+            for split, items in self._splits.items()
+        }
+        return twin
 
     def instances(self, split: Split) -> Sequence[Instance]:
         """The split's instances; deterministic and the same on every call."""

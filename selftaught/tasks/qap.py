@@ -1,35 +1,46 @@
 """Modified quadratic assignment (QAP), a transfer task of the paper (Table 1).
 
-A solution's ``algorithm(F, D, P)`` gets three 15 x 15 numpy arrays (flow, distance, preference)
-and returns an assignment ``a``: a permutation of 0..14, facility ``i`` going to location ``a[i]``.
+A solution's ``algorithm(F, D, P)`` gets three n x n numpy arrays (flow, distance, preference)
+and returns an assignment ``a``: a permutation of 0..n-1, facility ``i`` going to location ``a[i]``.
 The objective, to be MINIMISED (the one direction used everywhere in this task), is::
 
     cost(a) = sum_ij F[i, j] * D[a[i], a[j]] - 0.5 * sum_i P[i, a[i]]
 
-Instances (reference parameters): ``F, D, P ~ U[0, 1]^(15 x 15)``. Splits: ``train`` 10, ``val``
-10, ``test`` 30 instances; 0.5 s per call.
+Instances (preset ``paper``, the reference parameters): ``n = 15``, ``F, D, P ~ U[0, 1]^(n x n)``.
+Splits: ``train`` 10, ``val`` 10, ``test`` 30 instances; ``timeout_s = 0.5`` per call. Preset
+``hard``: ``n = 30`` (30! assignments), where the initial annealing schedule falls well short of
+the reference search.
 
 Normalisation. With ``mean`` the exact expected cost of a uniformly random permutation (closed form,
 see ``random_cost``) and ``ref`` the best cost found by a trusted 2-swap local search from 100 random starts
+(``restarts`` of them, 100 for ``paper``)
 when the instance is made, one instance scores ``clip((mean - cost(a)) / (mean - ref), 0, 1)``:
 0 for no better than random, 1 for matching (or beating) the reference search. An output that is
-not a permutation of 0..14 (ints, or floats equal to ints) scores 0.
+not a permutation of 0..n-1 (ints, or floats equal to ints) scores 0.
 
 Reference defects fixed: the reference scorer rewarded a *larger* cost while its seed minimised
 it, and it added the solution's run time to the cost; here a lower cost is better and time only
 matters through the time limit. The initial solution is simulated annealing over swaps (own code,
 in the spirit of the paper's GPT-4-written seed), minimising the cost.
+
+Reference scoring (``--scoring reference``, the paper's reference scorer and Table 1's scale): one
+instance scores ``(sum_ij F[i, j] D[a[i], a[j]] - 0.5 sum_i P[i, a[i]]) / n^2``, HIGHER being better
+(the reference's direction, although its seed minimised), an invalid assignment 0, and the mean
+over instances is floored at 0.01. The reference also added the call's run time in seconds to the
+objective; that term is left out (it rewarded slow solutions and depends on the machine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from selftaught.records import Instance, Split
-from selftaught.tasks.common import SeededTask, as_permutation
+from selftaught.records import Instance, Score, Split
+from selftaught.tasks.common import Invalid, SeededTask, as_permutation, bounded, fill
+from selftaught.tasks.params import Param
 
 __all__ = ["QAPTask", "qap_cost", "qap_instance", "random_cost", "reference_cost"]
 
@@ -37,7 +48,7 @@ Matrix = NDArray[np.float64]
 
 _DESCRIPTION = '''\
 The utility scores a solution (Python source) that defines `algorithm(F, D, P)`, where F, D and P
-are 15 x 15 numpy arrays, returning an assignment: a permutation of range(15). It works like this
+are {n} x {n} numpy arrays, returning an assignment: a permutation of range({n}). It works like this
 sketch; the real instances are fixed and hidden, and the utility returns the mean score over them:
 
     import numpy as np
@@ -52,15 +63,15 @@ sketch; the real instances are fixed and hidden, and the utility returns the mea
         algorithm = define(solution_source)["algorithm"]
         scores = []
         for instance in instances:  # a fixed set of instances, each drawn like this:
-            F, D, P = np.random.rand(15, 15), np.random.rand(15, 15), np.random.rand(15, 15)
+            F, D, P = np.random.rand({n}, {n}), np.random.rand({n}, {n}), np.random.rand({n}, {n})
             random_cost = ...     # the expected cost of a uniformly random permutation
             reference_cost = ...  # the best cost a strong reference search found
             try:
-                a = algorithm(F, D, P)  # at most 0.5 s per instance
+                a = algorithm(F, D, P)  # at most {timeout} s per instance
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue
-            if sorted(a) != list(range(15)):  # not a permutation: scores 0
+            if sorted(a) != list(range({n})):  # not a permutation: scores 0
                 scores.append(0.0)
                 continue
             score = (random_cost - cost(F, D, P, a)) / (random_cost - reference_cost)
@@ -153,30 +164,56 @@ def reference_cost(F: Matrix, D: Matrix, P: Matrix, rng: np.random.Generator, re
     return float(best)
 
 
-def qap_instance(rng: np.random.Generator, n: int = 15) -> Instance:
+def qap_instance(rng: np.random.Generator, n: int = 15, restarts: int = 100) -> Instance:
     """One instance: args ``(F, D, P)`` as nested lists; answer the random and reference costs."""
     F, D, P = (rng.random((n, n)) for _ in range(3))
     return Instance(
         args=(F.tolist(), D.tolist(), P.tolist()),
-        answer={"random_cost": random_cost(F, D, P), "reference_cost": reference_cost(F, D, P, rng)},
+        answer={"random_cost": random_cost(F, D, P), "reference_cost": reference_cost(F, D, P, rng, restarts)},
     )
+
+
+REFERENCE_EPS = 0.01
 
 
 class QAPTask(SeededTask):
     """Modified quadratic assignment; see the module docstring for parameters and scoring."""
 
     name = "qap"
-    description = _DESCRIPTION
     initial_solution = _INITIAL_SOLUTION
-    call_timeout_s = 0.5
     array_args = frozenset({0, 1, 2})
     split_sizes: dict[Split, int] = {"train": 10, "val": 10, "test": 30}
+    schema = (
+        Param("n", 15, "facilities and locations", 2, 200),
+        Param("restarts", 100, "random starts of the reference local search", 1, 10_000),
+        Param("timeout_s", 0.5, "seconds per instance", 0, 600, low_open=True),
+    )
+    presets = {"paper": {}, "hard": {"n": 30, "restarts": 5}}
+    reference_note = ("each instance scores cost(F, D, P, a) / n**2 with cost as above, but HIGHER is better; "
+                      "an assignment that is not a permutation scores 0; the mean is floored at 0.01.")
+
+    def describe(self) -> str:
+        return fill(_DESCRIPTION, n=self.params["n"], timeout=self.call_timeout_s)
 
     def generate(self, rng: np.random.Generator) -> Instance:
-        return qap_instance(rng)
+        return qap_instance(rng, int(self.params["n"]), int(self.params["restarts"]))
 
     def raw_score(self, instance: Instance, output: Any) -> float:
         F, D, P = (np.array(arg, dtype=np.float64) for arg in instance.args)
         assignment = np.array(as_permutation(output, len(F)), dtype=np.int64)
         mean, ref = instance.answer["random_cost"], instance.answer["reference_cost"]
         return float((mean - qap_cost(F, D, P, assignment)) / (mean - ref))
+
+    def reference_score(self, instance: Instance, output: Any) -> Score:
+        """The reference scale: the objective over n^2, higher is better; an invalid assignment 0."""
+        F, D, P = (np.array(arg, dtype=np.float64) for arg in instance.args)
+        try:
+            assignment = np.array(as_permutation(output, len(F)), dtype=np.int64)
+        except Invalid as exc:
+            return Score(0.0, f"invalid output: {exc}")
+        # The same sum as qap_cost, but the reference rewarded it being LARGER.
+        return bounded(qap_cost(F, D, P, assignment) / len(F) ** 2)
+
+    def reference_combine(self, scores: Sequence[float], failures: Sequence[str]) -> float:
+        """The reference: the mean over instances, floored at 0.01."""
+        return max(super().reference_combine(scores, failures), REFERENCE_EPS)

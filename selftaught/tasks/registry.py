@@ -6,6 +6,11 @@ Tasks come from the ``selftaught.tasks`` entry-point group: each entry point nam
 declared in selftaught's own pyproject); when selftaught runs from a source tree without installed
 metadata they are registered directly. ``get_task`` also accepts the path of a task file
 (see ``selftaught.tasks.plugin``). Built tasks are cached, so their splits are generated once.
+
+A spec may carry parameters (``lpn:preset=hard``, ``lpn:bits=24,noise=0.1``; see
+``selftaught.tasks.params``); only the built-in tasks take them. ``secret`` binds the hidden splits
+(see ``selftaught.tasks.secret``) and ``scoring="reference"`` wraps a built-in task in the paper's
+reference scorer (see ``selftaught.tasks.reference``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,16 @@ import importlib.metadata
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from selftaught.errors import TaskError
 from selftaught.tasks.base import Task
+from selftaught.tasks.common import SeededTask
+from selftaught.tasks.params import parse_spec
+from selftaught.tasks.reference import SCORINGS, ReferenceScoring, Scoring
+from selftaught.tasks.secret import SplitSecret
 
-__all__ = ["Register", "TaskFactory", "get_task", "list_tasks", "register_builtins"]
+__all__ = ["Register", "TaskFactory", "describe_task", "get_task", "list_tasks", "register_builtins"]
 
 TaskFactory = Callable[[], Task]
 Register = Callable[[str, TaskFactory], None]
@@ -26,7 +36,9 @@ Register = Callable[[str, TaskFactory], None]
 _GROUP = "selftaught.tasks"
 _lock = threading.RLock()  # re-entrant: a factory may itself call get_task
 _factories: dict[str, TaskFactory] = {}
-_built: dict[str, Task] = {}
+_built: dict[tuple[str, tuple[tuple[str, str], ...]], Task] = {}
+_canonical: dict[str, Task] = {}
+_bound: dict[tuple[int, str], tuple[Task, Task]] = {}  # (id(unbound), fingerprint) -> (unbound, bound)
 _loaded = False
 
 
@@ -80,33 +92,67 @@ def list_tasks() -> list[str]:
         return sorted(_factories)
 
 
-def _looks_like_path(name_or_path: str) -> bool:
-    return name_or_path.endswith(".py") or "/" in name_or_path or "\\" in name_or_path
-
-
-def get_task(name_or_path: str) -> Task:
-    """The task registered as ``name_or_path``, or the one declared in the task file at that path.
-
-    Raises ``TaskError`` for an unknown name (listing the known ones) or a bad task file.
-    """
-    if _looks_like_path(name_or_path):
-        from selftaught.tasks.plugin import load_task_file
-
-        return load_task_file(Path(name_or_path))
+def describe_task(name: str) -> dict[str, Any]:
+    """A task's name, its presets (with what each changes) and its parameters' default values."""
     with _lock:
         _load()
-        task = _built.get(name_or_path)
+        factory = _factories.get(name)
+    if isinstance(factory, type) and issubclass(factory, SeededTask):
+        return {"name": name, "presets": {key: dict(value) for key, value in factory.presets.items()},
+                "params": {param.name: param.default for param in factory.schema}}
+    return {"name": name, "presets": {}, "params": {}}
+
+
+def get_task(spec: str, secret: SplitSecret | None = None, scoring: Scoring = "normalised") -> Task:
+    """The task a spec names: a registered name (with parameters) or a task file path.
+
+    Raises ``TaskError`` for an unknown name (listing the known ones), a bad parameter, or a bad
+    task file. Without ``secret`` the hidden splits are public (anyone can regenerate them).
+    """
+    if scoring not in SCORINGS:
+        raise TaskError(f"scoring must be one of {', '.join(SCORINGS)}, not {scoring!r}")
+    name, values = parse_spec(spec)
+    task = _unbound(name, values)
+    bind = getattr(task, "with_secret", None)
+    if secret is not None and callable(bind):
+        with _lock:  # one bound task per task and secret, so its splits are generated once
+            key = (id(task), secret.fingerprint)
+            if key not in _bound:
+                _bound[key] = (task, bind(secret))
+            task = _bound[key][1]
+    if scoring == "reference":
+        if not isinstance(task, SeededTask):
+            raise TaskError(f"task {name!r} has no reference scoring (only the built-in tasks do)")
+        return ReferenceScoring(task)
+    return task
+
+
+def _unbound(name: str, values: dict[str, str]) -> Task:
+    if name.endswith(".py") or "/" in name or "\\" in name:
+        from selftaught.tasks.plugin import load_task_file
+
+        if values:
+            raise TaskError(f"task file {name} takes no parameters (got {', '.join(values)})")
+        return load_task_file(Path(name))
+    with _lock:
+        _load()
+        task = _built.get((name, tuple(sorted(values.items()))))
         if task is not None:
             return task
-        factory = _factories.get(name_or_path)
+        factory = _factories.get(name)
         if factory is None:
             known = ", ".join(sorted(_factories))
-            raise TaskError(f"unknown task {name_or_path!r}; known tasks: {known} (or give a task file path)")
+            raise TaskError(f"unknown task {name!r}; known tasks: {known} (or give a task file path)")
+        builtin = isinstance(factory, type) and issubclass(factory, SeededTask)
+        if values and not builtin:
+            raise TaskError(f"task {name!r} takes no parameters (got {', '.join(values)})")
         try:
-            task = factory()
+            task = factory(values) if builtin else factory()  # type: ignore[call-arg]
         except TaskError:
             raise
         except Exception as exc:
-            raise TaskError(f"task {name_or_path!r} could not be built: {exc}") from exc
-        _built[name_or_path] = task
+            raise TaskError(f"task {name!r} could not be built: {exc}") from exc
+        # One task object per parameter set, however the spec spelled it (splits generated once).
+        task = _canonical.setdefault(str(getattr(task, "spec", name)), task)
+        _built[(name, tuple(sorted(values.items())))] = task
         return task

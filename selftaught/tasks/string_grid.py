@@ -5,14 +5,19 @@ a string ``s`` of the same length over {A, B} with ``grid_dist(s, t) == dist``, 
 ``grid_dist(s, t) = Hamming(s, t) + transitions(s) + transitions(t)`` and ``transitions(x)`` counts
 adjacent unequal characters of ``x``.
 
-Instances (reference parameters): ``len(t) ~ U{1..30}``, ``t`` uniform over {A, B}^len, and
-``dist = grid_dist(s*, t)`` for a uniform hidden ``s*`` of the same length, so an answer exists.
-Splits: ``train`` 20, ``val`` 20, ``test`` 50 instances; 0.1 s per call.
+Instances (preset ``paper``, the reference parameters): ``len(t) ~ U{min_length..max_length} =
+U{1..30}``, ``t`` uniform over {A, B}^len, and ``dist = grid_dist(s*, t)`` for a uniform hidden
+``s*`` of the same length, so an answer exists. Splits: ``train`` 20, ``val`` 20, ``test`` 50
+instances; ``timeout_s = 0.1`` per call. Preset ``hard``: lengths 200..1000, where neither
+exhaustive search nor a dictionary-based dynamic programme fits the time limit; a bitset dynamic
+programme or a direct construction does.
 
 Score of one instance, as in the paper: 1 if ``grid_dist(s, t) == dist``; otherwise
 ``0.5 - |grid_dist(s, t) - dist| / (6 len(t))``, which lies in (0, 0.5] because both distances are
 at most ``3 len(t) - 2``. An output that is not a string of ``len(t)`` characters from {A, B}
 scores 0. The initial solution returns ``t`` itself (about 44%, as in the paper).
+
+Reference scoring (``--scoring reference``): the same; the reference scorer defined this scale.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from selftaught.records import Instance, Split
-from selftaught.tasks.common import Invalid, SeededTask
+from selftaught.tasks.common import Invalid, SeededTask, fill
+from selftaught.tasks.params import Param
 
 __all__ = ["StringGridTask", "grid_dist", "transitions"]
 
@@ -44,12 +50,12 @@ mean score over them:
         algorithm = define(solution_source)["algorithm"]
         scores = []
         for instance in instances:  # a fixed set of instances, each drawn like this:
-            length = random.randint(1, 30)
+            length = random.randint({min_length}, {max_length})
             t = "".join(random.choice("AB") for _ in range(length))
             hidden = "".join(random.choice("AB") for _ in range(length))
             dist = grid_dist(hidden, t)  # so some s at exactly this distance exists
             try:
-                s = algorithm(t, dist)  # at most 0.1 s per instance
+                s = algorithm(t, dist)  # at most {timeout} s per instance
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue
@@ -91,13 +97,24 @@ class StringGridTask(SeededTask):
     """String grid distance; see the module docstring for parameters and scoring."""
 
     name = "string_grid"
-    description = _DESCRIPTION
     initial_solution = _INITIAL_SOLUTION
-    call_timeout_s = 0.1
     split_sizes: dict[Split, int] = {"train": 20, "val": 20, "test": 50}
+    schema = (
+        Param("min_length", 1, "shortest t", 1, 100_000),
+        Param("max_length", 30, "longest t", 1, 100_000),
+        Param("timeout_s", 0.1, "seconds per instance", 0, 600, low_open=True),
+    )
+    presets = {"paper": {}, "hard": {"min_length": 200, "max_length": 1000}}
+
+    def check_params(self) -> None:
+        self._ordered("min_length", "max_length")
+
+    def describe(self) -> str:
+        return fill(_DESCRIPTION, min_length=self.params["min_length"], max_length=self.params["max_length"],
+                    timeout=self.call_timeout_s)
 
     def generate(self, rng: np.random.Generator) -> Instance:
-        return string_grid_instance(rng)
+        return string_grid_instance(rng, int(self.params["min_length"]), int(self.params["max_length"]))
 
     def raw_score(self, instance: Instance, output: Any) -> float:
         t: str = instance.args[0]

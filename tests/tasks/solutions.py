@@ -180,3 +180,217 @@ def algorithm(F, D, P):
             best, best_cost = current, current_cost
     return best.tolist()
 """
+
+
+# LPN (any size): information-set decoding. Take the train examples in a random order, keep the
+# first ones that are linearly independent over GF(2) until they fix every bit, solve, and keep
+# the secret that disagrees with the fewest train labels. Rows are Python ints (bit j = x_j,
+# bit n = the label), so one attempt costs about n^2 XORs.
+PARITY_ISD = """
+import random
+
+import numpy as np
+
+
+def algorithm(train_X, train_y, test_X):
+    X = np.asarray(train_X, dtype=np.int64) % 2
+    y = np.asarray(train_y, dtype=np.int64).reshape(-1) % 2
+    m, n = X.shape
+    rows = [int("".join(map(str, X[i][::-1])), 2) | (int(y[i]) << n) for i in range(m)]
+    mask = (1 << n) - 1
+    rng = random.Random(0)
+    order = list(range(m))
+    best, best_errors = np.zeros(n, dtype=np.int64), m + 1
+    for _ in range(300):
+        rng.shuffle(order)
+        basis = {}
+        for i in order:
+            r = rows[i]
+            for bit in sorted(basis, reverse=True):
+                if r >> bit & 1:
+                    r ^= basis[bit]
+            if r & mask:
+                basis[(r & mask).bit_length() - 1] = r
+                if len(basis) == n:
+                    break
+        if len(basis) < n:
+            continue
+        secret = 0
+        for bit in range(n):
+            row = basis[bit]
+            value = (row >> n & 1) ^ (bin(row & secret & ((1 << bit) - 1)).count("1") & 1)
+            secret |= value << bit
+        s = np.array([secret >> j & 1 for j in range(n)], dtype=np.int64)
+        errors = int(((X @ s) % 2 != y).sum())
+        if errors < best_errors:
+            best, best_errors = s, errors
+        if best_errors <= 0.2 * m:
+            break
+    return (np.asarray(test_X, dtype=np.int64) @ best) % 2
+"""
+
+# Parity/LPN, weak: predict the most common train label for every test example (about 50%).
+PARITY_MAJORITY = """
+import numpy as np
+
+
+def algorithm(train_X, train_y, test_X):
+    label = int(np.mean(train_y) >= 0.5)
+    return np.full(len(test_X), label)
+"""
+
+# String grid distance (any length): the same dynamic programme with bitsets (bit v of reach[c]:
+# partial sum v reachable with the prefix ending in c), then a walk back through the stored sets.
+STRING_GRID_BITSET = """
+def algorithm(t, dist):
+    n = len(t)
+    target = dist - sum(a != b for a, b in zip(t, t[1:]))
+    layers = [{c: 1 << int(c != t[0]) for c in "AB"}]
+    for i in range(1, n):
+        prev = layers[-1]
+        layers.append({c: (prev[c] | prev["B" if c == "A" else "A"] << 1) << int(c != t[i]) for c in "AB"})
+    if target < 0:
+        return t
+    ends = [c for c in "AB" if layers[-1][c] >> target & 1]
+    if not ends:
+        return t
+    chars, value = [ends[0]], target
+    for i in range(n - 1, 0, -1):
+        c = chars[-1]
+        value -= int(c != t[i])
+        other = "B" if c == "A" else "A"
+        if layers[i - 1][c] >> value & 1:
+            chars.append(c)
+        else:
+            value -= 1
+            chars.append(other)
+    return "".join(reversed(chars))
+"""
+
+# String grid distance, weak: all 'A'.
+STRING_GRID_ALL_A = """
+def algorithm(t, dist):
+    return "A" * len(t)
+"""
+
+# 3-SAT (any size): WalkSAT with incremental true-literal counts and break counts.
+THREE_SAT_WALKSAT = """
+import random
+
+
+def algorithm(formula):
+    n = max(abs(lit) for clause in formula for lit in clause)
+    rng = random.Random(0)
+    value = [False] + [rng.random() < 0.5 for _ in range(n)]
+    occurs = {}
+    for index, clause in enumerate(formula):
+        for lit in clause:
+            occurs.setdefault(lit, []).append(index)
+    true_count = [sum(value[abs(lit)] == (lit > 0) for lit in clause) for clause in formula]
+    unsat = [i for i, count in enumerate(true_count) if count == 0]
+    where = {i: k for k, i in enumerate(unsat)}
+
+    def drop(i):
+        k = where.pop(i)
+        last = unsat.pop()
+        if last != i:
+            unsat[k] = last
+            where[last] = k
+
+    def breaks(v):
+        lit = v if value[v] else -v
+        return sum(1 for i in occurs.get(lit, ()) if true_count[i] == 1)
+
+    for _ in range(200_000):
+        if not unsat:
+            return value
+        clause = formula[unsat[rng.randrange(len(unsat))]]
+        scored = [(breaks(abs(lit)), abs(lit)) for lit in clause]
+        best = min(scored)
+        v = best[1] if best[0] == 0 or rng.random() > 0.4 else abs(rng.choice(clause))
+        old = v if value[v] else -v
+        value[v] = not value[v]
+        for i in occurs.get(old, ()):
+            true_count[i] -= 1
+            if true_count[i] == 0:
+                where[i] = len(unsat)
+                unsat.append(i)
+        for i in occurs.get(-old, ()):
+            if true_count[i] == 0:
+                drop(i)
+            true_count[i] += 1
+    return value
+"""
+
+# 3-SAT, weak: every variable true.
+THREE_SAT_ALL_TRUE = """
+def algorithm(formula):
+    n = max(abs(lit) for clause in formula for lit in clause)
+    return [True] * (n + 1)
+"""
+
+# Max-Cut, weak: alternate the sides (a fixed, input-blind partition: about half the weight).
+MAXCUT_ALTERNATE = """
+def algorithm(adjacency):
+    return [i % 2 for i in range(len(adjacency))]
+"""
+
+# QAP, weak: the identity assignment (no better than random on average).
+QAP_IDENTITY = """
+def algorithm(F, D, P):
+    return list(range(len(F)))
+"""
+
+
+def split_score(task: Task, source: str, split: str = "val") -> float:
+    """The score of a split as the broker reports it: ``random`` and ``numpy.random`` seeded as in a
+    sandbox job, a raising call a failure, and a task's ``combine`` (reference scoring) applied."""
+    import random
+
+    instances = list(task.instances(split))  # type: ignore[arg-type]
+    random.seed(0)
+    np.random.seed(0)
+    algorithm = define(source)
+    scores, failures = [], []
+    for instance in instances:
+        args = [np.array(arg) if i in task.array_args else arg for i, arg in enumerate(instance.args)]
+        try:
+            output = plain(algorithm(*args))
+        except Exception:
+            scores.append(0.0)
+            failures.append("error")
+            continue
+        scored = task.score(instance, output)
+        scores.append(scored.value)
+        failures.append("invalid" if scored.reason.startswith(("invalid output", "scorer rejected")) else "")
+    combine = getattr(task, "combine", None)
+    return float(combine(scores, failures)) if combine else sum(scores) / len(scores)
+
+
+# Max-Cut: the best of 8 local searches (single-node flips, best improvement first), one started
+# from the one-pass greedy cut and seven from random cuts.
+MAXCUT_MULTI_START = """
+import numpy as np
+
+
+def algorithm(adjacency):
+    w = np.asarray(adjacency, dtype=float)
+    n = len(w)
+    rng = np.random.default_rng(0)
+    greedy = np.zeros(n)
+    for node in range(n):
+        greedy[node] = -1.0 if w[node] @ greedy > 0 else 1.0
+    best, best_cut = None, -1.0
+    for start in [greedy] + [rng.integers(0, 2, n) * 2.0 - 1 for _ in range(7)]:
+        side = start.copy()
+        while True:
+            gain = side * (w @ side)
+            i = int(np.argmax(gain))
+            if gain[i] <= 0:
+                break
+            side[i] = -side[i]
+        cut = float((w * (side[:, None] != side[None, :])).sum()) / 2
+        if cut > best_cut:
+            best, best_cut = side, cut
+    return ((best + 1) // 2).astype(int).tolist()
+"""

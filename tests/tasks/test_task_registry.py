@@ -57,6 +57,7 @@ def register_broken(register: registry.Register) -> None:
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_factories", {})
     monkeypatch.setattr(registry, "_built", {})
+    monkeypatch.setattr(registry, "_canonical", {})
     monkeypatch.setattr(registry, "_loaded", False)
 
 
