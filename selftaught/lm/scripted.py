@@ -2,7 +2,9 @@
 
 It answers from a list of texts (cycled, or consumed once) or from a function
 ``(request, sample_index) -> str``, and records every request in ``history``. Token counts are
-word counts so accounting code has numbers to add up. Thread-safe: samples are drawn under a lock,
+word counts so accounting code has numbers to add up, and like a real model it stops at the
+completion limit: a text longer than ``request.max_tokens`` words is cut there and reported with
+finish reason ``length``. Thread-safe: samples are drawn under a lock,
 so concurrent callers never receive the same consumed text twice.
 
 Left out: latency simulation and failures (use ``FakeOpenAIServer`` for transport behaviour, or
@@ -67,11 +69,13 @@ class ScriptedLM:
             with self._lock:
                 self._history.append(request)
                 texts = tuple(self._take(script) for _ in range(request.n))
+        cut = tuple(_cut(text, request.max_tokens) for text in texts)
         return LMResponse(
-            texts=texts,
+            texts=tuple(text for text, _ in cut),
             model=self._name,
             prompt_tokens=len(request.system.split()) + len(request.user.split()),
-            completion_tokens=sum(len(text.split()) for text in texts),
+            completion_tokens=sum(min(len(text.split()), request.max_tokens) for text in texts),
+            finish_reasons=tuple(reason for _, reason in cut),
         )
 
     def _take(self, script: Sequence[str]) -> str:
@@ -82,3 +86,14 @@ class ScriptedLM:
         text = script[self._next]
         self._next += 1
         return text
+
+
+def _cut(text: str, max_tokens: int) -> tuple[str, str]:
+    """``text`` cut after ``max_tokens`` words (tokens here), and why it ended."""
+    words = 0
+    for index, char in enumerate(text):
+        if not char.isspace() and (index == 0 or text[index - 1].isspace()):
+            words += 1
+            if words > max_tokens:
+                return text[:index], "length"
+    return text, "stop"
