@@ -29,7 +29,16 @@ from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.tasks import get_task
 
-__all__ = ["RunSummary", "Session", "open_session", "price_table", "resume_run", "resumed_config", "start_run", "summarize"]
+__all__ = [
+    "RunSummary",
+    "Session",
+    "open_session",
+    "price_table",
+    "resume_run",
+    "resumed_config",
+    "start_run",
+    "summarize",
+]
 
 CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
 

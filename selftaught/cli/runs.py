@@ -11,9 +11,9 @@ from typing import Any
 from selftaught import app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError
+from selftaught.experiments.cost import bound
 from selftaught.lm.registry import default_spec
 from selftaught.progress import ProgressView
-from selftaught.experiments.cost import bound
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.runstore import RunRow
 from selftaught.tasks import get_task
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
     view.line(bound("run", config, [task], prices).headline())
     if config.lm.spec.startswith("manual:") and config.budgets.improver_timeout_s < config.lm.manual_timeout_s:
-        view.line(f"note: each improver run still ends after --improver-timeout {config.budgets.improver_timeout_s:g} s, "
-                  "waits for answers included; raise it to answer by hand")
+        view.line(f"note: each improver run still ends after --improver-timeout "
+                  f"{config.budgets.improver_timeout_s:g} s, waits for answers included; raise it to answer by hand")
     with view:
         summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
     return _report(summary, args.json, view)

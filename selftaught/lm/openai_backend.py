@@ -33,6 +33,7 @@ Left out: streaming, tools, response formats, logprobs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -189,7 +190,7 @@ class OpenAICompatibleLM(SdkBackend):
             if "temperature" not in adapted:
                 params["temperature"] = request.temperature
             try:
-                return sdk_call(self._sdk_context(), lambda: self._send(params))
+                return sdk_call(self._sdk_context(), functools.partial(self._send, params))
             except _Rejected as rejected:
                 self._adapt(rejected.parameter)
 
