@@ -59,6 +59,23 @@ def test_run_cap_stops_cleanly_and_resume_with_a_higher_cap_finishes(
     assert len(quick_server.requests) == sent + int(resumed["lm_calls"]) - 3  # type: ignore[call-overload]
 
 
+def test_a_score_run_stopped_at_a_cap_resumes_with_its_answers_from_the_cache(
+    quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--lm", "openai:fake-model", "--json", "--improver-timeout", "5", "--runs-dir", str(tmp_path)]
+    assert main(["score", "--tasks", "lpn", "--repeats", "2", "--max-lm-calls", "1", *flags]) == 1
+    assert "before it finished" in capsys.readouterr().err
+    db = sqlite3.connect(tmp_path / "selftaught.db")
+    run_id, status = db.execute("SELECT id, status FROM runs WHERE kind='score'").fetchone()
+    assert status == "stopped"
+    sent = len(quick_server.requests)
+    resumed = _json_run(capsys, "resume", run_id, "--max-lm-calls", "0", "--runs-dir", str(tmp_path), "--json")
+    assert resumed["run_id"] == run_id and resumed["tasks"][0]["raw"]["n"] == 2  # type: ignore[index]
+    usage = resumed["usage"]
+    assert usage["status"] == "finished" and usage["cached_calls"] == 1  # type: ignore[index]
+    assert len(quick_server.requests) - sent == usage["lm_calls"] - 1  # type: ignore[index,operator]
+
+
 def test_replay_reproduces_a_run_offline(
     quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -55,6 +55,7 @@ def test_a_run_with_cut_off_answers_counts_them_everywhere(
     assert len(events) == cut
     assert all("cut off at max_tokens" in detail and "/c0/g0 sample" in detail for (detail,) in events)
     assert "truncated (raise --max-completion-tokens)" in err  # the step line
+    assert err.index("cost bound (estimate): at most") < err.index("step 0/1")  # the bound comes first
 
     assert main(["safety", summary["run_id"], "--runs-dir", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
