@@ -173,7 +173,7 @@ def _cost(found: list[app.RunSummary]) -> dict[str, Any]:
 def _plot(experiment_id: str, tables: dict[str, ExperimentTable], runs_dir: Path) -> list[Path]:
     """Every model's incumbent test curve in one figure next to the run store; [] without matplotlib."""
     try:
-        from selftaught.report.models import plot_models
+        from selftaught.report.plots import plot_models
 
         curves = {model: [(row.t, row.incumbent.mean, row.incumbent.se) for row in table.steps
                           if row.incumbent is not None] for model, table in tables.items()}
