@@ -51,9 +51,12 @@ def test_anthropic_stop_reason_max_tokens_is_length() -> None:
 
 
 def test_scripted_lm_stops_at_the_completion_limit() -> None:
-    response = ScriptedLM(["one two three four", "one"]).complete(LMRequest(system="", user="x", n=2, max_tokens=2))
+    lm = ScriptedLM(["one two three four", "one"], stop_at_max_tokens=True)
+    response = lm.complete(LMRequest(system="", user="x", n=2, max_tokens=2))
     assert response.texts == ("one two ", "one") and response.finish_reasons == ("length", "stop")
     assert response.completion_tokens == 3
+    unlimited = ScriptedLM(["one two three four"]).complete(LMRequest(system="", user="x", max_tokens=2))
+    assert unlimited.texts == ("one two three four",) and unlimited.finish_reasons == ("stop",)
 
 
 @pytest.mark.parametrize(
