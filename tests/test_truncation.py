@@ -65,10 +65,10 @@ def test_a_run_with_cut_off_answers_counts_them_everywhere(
     assert f"{cut:,} cut off at the completion limit" in page
 
 
-def test_extract_code_drops_a_cut_off_block_but_keeps_whole_code() -> None:
+def test_extract_code_ignores_a_block_left_open() -> None:
     namespace: dict[str, Any] = {}
     exec(HELPERS_SOURCE, namespace)  # noqa: S102 - our own helper source, run to test it
     extract = namespace["extract_code"]
     assert extract("idea\n```python\ndef f(x):\n    return [x,\n") is None  # cut off mid-expression
-    assert extract("```python\ndef f(x):\n    return x\n") == "def f(x):\n    return x"  # fence forgotten
+    assert extract("```python\ndef f(x):\n    return x\n```\n") == "def f(x):\n    return x"
     assert extract("```python\nx = 1\n```\n```python\ndef g(\n") == "x = 1"

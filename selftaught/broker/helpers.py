@@ -16,8 +16,8 @@ def extract_code(text):
 
     Fences nest: a fence line with a language tag opens a block, a bare fence closes the innermost
     one (or opens a block at top level), so code that itself holds fenced text survives whole.
-    A block left open at the end of the text counts only if it compiles: an answer cut off at the
-    completion limit must not pass for whole code (the broker records such answers).
+    A block left open at the end of the text does not count: an answer cut off at the completion
+    limit must not pass for whole code (the broker records such answers).
     """
     blocks, current, depth = [], [], 0
     for line in text.splitlines():
@@ -33,12 +33,6 @@ def extract_code(text):
                 continue
         if depth > 0:
             current.append(line)
-    if depth > 0:
-        try:
-            compile("\\n".join(current), "<answer>", "exec")
-            blocks.append("\\n".join(current))
-        except (SyntaxError, ValueError):
-            pass
     blocks = [block for block in blocks if block.strip()]
     return max(blocks, key=len) if blocks else None
 '''
