@@ -4,8 +4,9 @@ It answers from a list of texts (cycled, or consumed once) or from a function
 ``(request, sample_index) -> str``, and records every request in ``history``. Token counts are
 word counts so accounting code has numbers to add up. Every sample ends with finish reason
 ``stop``; with ``stop_at_max_tokens=True`` it behaves like a real model at its completion limit: a
-text longer than ``request.max_tokens`` words is cut there and reported with ``length``. Thread-safe: samples are drawn under a lock,
-so concurrent callers never receive the same consumed text twice.
+text longer than ``request.max_tokens`` words is cut there and reported with ``length``.
+Thread-safe: samples are drawn under a lock, so concurrent callers never receive the same consumed
+text twice.
 
 Left out: latency simulation and failures (use ``FakeOpenAIServer`` for transport behaviour, or
 a function that raises an ``LMError``).
