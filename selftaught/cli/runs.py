@@ -134,7 +134,8 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
         from selftaught.cli.experiments import run_kind
 
         _stderr_line(f"replaying {row.kind} run {args.run_id} offline from its recorded LM responses")
-        return run_kind(row.kind, config, args, env, store.invocation(row.id))
+        invocation = {key: value for key, value in store.invocation(row.id).items() if key != "csv"}  # keep files
+        return run_kind(row.kind, config, args, env, invocation)
     view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:

@@ -77,6 +77,14 @@ def test_transfer_selects_from_a_run_scores_two_tasks_and_stores_the_table(
     # Every LM call came from the broker, within the per-call sample budget.
     assert all(int(r.body.get("n") or 1) <= 6 for r in quick_server.requests)
 
+    # Replayed offline from the recorded answers, the table comes out the same, stored as its own run.
+    sent = len(quick_server.requests)
+    assert main(["replay", doc["run_id"], "--runs-dir", str(tmp_path), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["run_id"] != doc["run_id"] and replayed["rows"] == doc["rows"]
+    assert replayed["usage"]["lm_calls"] == 0 and len(quick_server.requests) == sent
+    assert db.execute("SELECT COUNT(*) FROM transfer WHERE run_id=?", (replayed["run_id"],)).fetchone() == (4,)
+
 
 def test_bad_improver_or_task_is_one_line_and_stores_no_run(
     quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
