@@ -46,6 +46,8 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
         for config in configs:
             show_bound("experiment", config, [task], args.json, runs=runs)
         return 0
+    for config in configs:  # every model can be built (keys set) before anything is stored
+        app.default_lm(config, env)
     stderr = Console(stderr=True, highlight=False)
     for config in configs:
         stderr.print(bound("experiment", config, [task], app.price_table(config), runs=runs).headline(),

@@ -141,9 +141,9 @@ def show_bound(command: str, config: RunConfig, tasks: list[Task], as_json: bool
         Console(highlight=False).print("\n".join(found.lines()), markup=False)
 
 
-def _headline(config: RunConfig, command: str, tasks: list[Task], **counts: Any) -> None:
-    """The cost bound as the first line of a real run (stderr)."""
-    _stderr().print(bound(command, config, tasks, app.price_table(config), **counts).headline(), markup=False)
+def _headline(config: RunConfig, command: str, tasks: list[Task], **counts: Any) -> str:
+    """The cost bound, for the first line of a real run."""
+    return bound(command, config, tasks, app.price_table(config), **counts).headline()
 
 
 def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -153,9 +153,9 @@ def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = _config(args, env, task.name)
     if _dry_run(args, config, [task]):
         return 0
-    _headline(config, "improve", [task])
+    headline = _headline(config, "improve", [task])
     invocation = {"task": task.name, "improver": _as_json(chosen)}
-    return run_kind("improve", config, args, env, invocation)
+    return run_kind("improve", config, args, env, invocation, headline=headline)
 
 
 def score(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -166,9 +166,9 @@ def score(args: argparse.Namespace, env: dict[str, str]) -> int:
     _positive(config.repeats, "--repeats")
     if _dry_run(args, config, tasks):
         return 0
-    _headline(config, "score", tasks)
+    headline = _headline(config, "score", tasks)
     invocation = {"tasks": [t.name for t in tasks], "improver": _as_json(chosen), "split": args.split}
-    return run_kind("score", config, args, env, invocation)
+    return run_kind("score", config, args, env, invocation, headline=headline)
 
 
 def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -184,10 +184,10 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = _config(args, env, ",".join(t.name for t in tasks), repeats=runs)
     if _dry_run(args, config, tasks, runs=runs, improvers=len(chosen)):
         return 0
-    _headline(config, "transfer", tasks, runs=runs, improvers=len(chosen))
+    headline = _headline(config, "transfer", tasks, runs=runs, improvers=len(chosen))
     invocation = {"tasks": [t.name for t in tasks], "improvers": [_as_json(c) for c in chosen], "runs": runs,
                   "csv": str(args.csv) if args.csv else ""}
-    return run_kind("transfer", config, args, env, invocation)
+    return run_kind("transfer", config, args, env, invocation, headline=headline)
 
 
 def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -200,20 +200,24 @@ def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = _config(args, env, task.name, repeats=runs)
     if _dry_run(args, config, [task], runs=runs, match=matched is not None):
         return 0
-    _headline(config, "baseline", [task], runs=runs, match=matched is not None)
+    headline = _headline(config, "baseline", [task], runs=runs, match=matched is not None)
     invocation = {"task": task.name, "kind": args.kind, "runs": runs,
                   "match": None if matched is None else _as_json(matched)}
-    return run_kind("baseline", config, args, env, invocation)
+    return run_kind("baseline", config, args, env, invocation, headline=headline)
 
 
 def run_kind(
     kind: str, config: RunConfig, args: argparse.Namespace, env: dict[str, str], invocation: dict[str, Any],
-    run_id: str | None = None,
+    run_id: str | None = None, headline: str = "",
 ) -> int:
-    """Do what ``invocation`` asks in a session of ``kind`` (a new run, or ``run_id`` to resume it); print it."""
+    """Do what ``invocation`` asks in a session of ``kind`` (a new run, or ``run_id`` to resume it); print it.
+
+    ``headline`` (the cost bound) is printed first, once the run exists."""
     document, renderable, after = None, None, ""
     with app.open_session(config, args.runs_dir, env, kind=kind, run_id=run_id, invocation=invocation,
-                          notify=_stderr().print) as session:
+                          notify=_stderr().print,
+                          on_created=lambda new_id: _stderr().print(headline, markup=False) if headline else None,
+                          ) as session:
         document, renderable, after = _KINDS[kind](session, invocation)
     if document is None:
         raise _stopped(session.store, session.run_id)

@@ -77,12 +77,13 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         note = " (the embedded offline model: it shows the pipeline, not good results)" \
             if config.lm.spec == "local" else ""
         view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
-    view.line(bound("run", config, [task], prices).headline())
+    headline = bound("run", config, [task], prices).headline()
     if config.lm.spec.startswith("manual:") and config.budgets.improver_timeout_s < config.lm.manual_timeout_s:
         view.line(f"note: each improver run still ends after --improver-timeout "
                   f"{config.budgets.improver_timeout_s:g} s, waits for answers included; raise it to answer by hand")
-    with view:
-        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
+    with view:  # the bound comes first once the run exists (a missing key is one line, nothing else)
+        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
+                                on_created=lambda run_id: view.line(headline))
     return _report(summary, args.json, view)
 
 
