@@ -96,6 +96,7 @@ class OpenAICompatibleLM(SdkBackend):
         reasoning = model.startswith(_REASONING_PREFIXES)
         # Parameters this model is known to reject: sent differently (see the module docstring).
         self._adapted: set[str] = {"max_tokens", "temperature"} if reasoning else set()
+        self._announce = reasoning  # say once, at the first request, what is sent differently
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=self.base_url,
@@ -135,6 +136,12 @@ class OpenAICompatibleLM(SdkBackend):
 
     def complete(self, request: LMRequest) -> LMResponse:
         self._preflight(request)
+        with self._adapt_lock:
+            announce, self._announce = self._announce, False
+        if announce:
+            _log.warning("%s is a reasoning model: the completion limit is sent as max_completion_tokens "
+                         "(reasoning tokens count against it) and the temperature is left at its default",
+                         self._name)
         started = time.monotonic()
         texts: list[str] = []
         reasons: list[str] = []

@@ -91,11 +91,17 @@ def test_a_model_rejecting_n_gets_separate_requests() -> None:
     assert lm.adapted == {"n"}
 
 
-def test_known_reasoning_models_never_get_temperature_or_max_tokens() -> None:
-    with FakeOpenAIServer(rejecting(["temperature", "max_tokens"], "ok")) as fake:
-        openai_lm(fake, "o4-mini").complete(LMRequest(system="", user="hi", max_tokens=99))
+def test_known_reasoning_models_never_get_temperature_or_max_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    with FakeOpenAIServer(rejecting(["temperature", "max_tokens"], "ok")) as fake, \
+            caplog.at_level(logging.WARNING, "selftaught.lm"):
+        lm = openai_lm(fake, "o4-mini")
+        for _ in range(2):
+            lm.complete(LMRequest(system="", user="hi", max_tokens=99))
         bodies = [request.body for request in fake.requests]
-    assert len(bodies) == 1 and bodies[0]["max_completion_tokens"] == 99 and "temperature" not in bodies[0]
+    assert len(bodies) == 2 and all(body["max_completion_tokens"] == 99 and "temperature" not in body
+                                    for body in bodies)
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and "max_completion_tokens" in said[0] and "temperature" in said[0]
 
 
 def test_openai_cached_prompt_tokens_are_read_and_priced_cheaper() -> None:
