@@ -99,3 +99,14 @@ def test_improvers_that_spend_everything_use_exactly_the_bounded_samples(tmp_pat
     assert summary.completions == found.total.samples == 18
     assert len(budget_calls) == found.total.lm_calls == 9
     assert summary.lm_calls <= found.requests
+
+
+def test_experiment_dry_run_bounds_each_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["experiment", "--task", "lpn", "--runs", "3", "--iterations", "1", "--lm", "openai:gpt-4o",
+                 "--lm", "anthropic:claude-sonnet-4", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    config = RunConfig.from_dict({"iterations": 1})
+    one = bound("run", config, [get_task("lpn")], PriceTable())
+    assert "experiment with openai:gpt-4o" in out and "experiment with anthropic:claude-sonnet-4" in out
+    assert out.count(f"{3 * one.total.samples:,} samples") == 2
+    assert not (tmp_path / "selftaught.db").exists()
