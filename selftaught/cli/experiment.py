@@ -137,7 +137,11 @@ def _member(
             summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
                                     on_created=joined)
         else:
-            summary = app.resume_run(run_id, args.runs_dir, env, view.iteration, view.line, view.record)
+            caps = {name: value for name, value in (("max_cost_usd", getattr(args, "max_cost_usd", None)),
+                                                    ("max_total_tokens", getattr(args, "max_tokens", None)),
+                                                    ("max_calls", getattr(args, "max_lm_calls", None)))
+                    if value is not None}
+            summary = app.resume_run(run_id, args.runs_dir, env, view.iteration, view.line, view.record, caps=caps)
     if summary.message:
         view.line(summary.message)
     return summary
