@@ -72,3 +72,20 @@ def test_extract_code_ignores_a_block_left_open() -> None:
     assert extract("idea\n```python\ndef f(x):\n    return [x,\n") is None  # cut off mid-expression
     assert extract("```python\ndef f(x):\n    return x\n```\n") == "def f(x):\n    return x"
     assert extract("```python\nx = 1\n```\n```python\ndef g(\n") == "x = 1"
+
+
+def test_the_dashboard_shows_why_each_sample_of_a_call_ended(tmp_path: Path) -> None:
+    from selftaught.dashboard.pages_lm import lm_call_page
+    from selftaught.records import LMRequest, LMResponse
+    from selftaught.store import RunRecorder, RunStore
+
+    store = RunStore.in_dir(tmp_path)
+    run_id = store.create_run("lpn", "m", 0, {}, [])
+    RunRecorder(store, run_id).lm_call(
+        LMRequest("sys", "hi", n=2, tag="t1/c0/g0"),
+        LMResponse(("whole", "cut"), "m", 10, 5, finish_reasons=("stop", "length"), cached_prompt_tokens=4,
+                   usage_estimated=True))
+    call_id = store._db.execute("SELECT id FROM lm_calls").fetchone()[0]
+    page = lm_call_page(connect_readonly(tmp_path / "selftaught.db"), run_id, call_id)
+    assert "stop, length" in page and "Response 2 of 2 (cut off at the completion limit)" in page
+    assert "Response 1 of 2</h3>" in page and "4 prompt tokens read" in page and "estimated" in page
