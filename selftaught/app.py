@@ -45,13 +45,23 @@ from selftaught.tasks.base import Task
 from selftaught.tasks.common import SPLITS
 from selftaught.tasks.secret import SplitSecret, instances_fingerprint
 
-__all__ = ["RunSummary", "Session", "open_session", "resume_run", "run_secret", "start_run", "summarize"]
+__all__ = [
+    "RunSummary",
+    "Session",
+    "open_session",
+    "price_table",
+    "resume_run",
+    "resumed_config",
+    "run_secret",
+    "start_run",
+    "summarize",
+]
 
 CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
 
 Notify = Callable[[str], None]
 OnIteration = Callable[[Iteration], None]
-OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program" or "event"
+OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program", "event" or "truncated"
 LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
 SandboxFactory = Callable[[RunConfig], Sandbox]
 
@@ -63,10 +73,14 @@ class RunSummary:
     run_id: str
     status: str
     iterations: tuple[Iteration, ...]
-    lm_calls: int
+    lm_calls: int  # requests sent to the model (cache hits not included)
     completions: int
     cost_usd: float
     message: str = ""
+    cached_calls: int = 0  # requests answered from the run's own cache (after resume) or a recording
+    truncated: int = 0  # samples cut off at the completion limit
+    estimated_calls: int = 0  # requests whose token usage the server did not report (estimated)
+    model: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,10 +92,22 @@ class RunSummary:
                 for row in self.iterations
             ],
             "lm_calls": self.lm_calls,
+            "cached_calls": self.cached_calls,
             "completions": self.completions,
+            "truncated": self.truncated,
+            "estimated_usage_calls": self.estimated_calls,
             "cost_usd": self.cost_usd,
+            "cost_is_estimate": True,
+            "model": self.model,
             "message": self.message,
         }
+
+    def usage_line(self) -> str:
+        """LM use in one line: new requests and cache hits apart, truncated samples, cost (an estimate)."""
+        cached = f" (+{self.cached_calls} answered from the cache)" if self.cached_calls else ""
+        estimated = f", usage of {self.estimated_calls} estimated" if self.estimated_calls else ""
+        return (f"{self.lm_calls} LM calls{cached}, {self.completions} completions, {self.truncated} truncated, "
+                f"${self.cost_usd:.4f} (estimate{estimated})")
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,8 @@ def open_session(
     *,
     kind: str = "stop",
     run_id: str | None = None,
+    invocation: Mapping[str, Any] | None = None,
+    on_created: Callable[[str], None] = lambda run_id: None,
     notify: Notify = lambda line: None,
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = default_lm,
@@ -144,6 +172,8 @@ def open_session(
     """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
 
     ``secret_of`` names a run whose split secret this one must use (``replay``).
+    ``invocation`` (JSON-safe) is what the command was asked to do; it is stored with a new run so
+    ``replay`` and ``resume`` can do it again.
 
     A run-level cap (``BudgetExceeded`` from the meter) ends the block cleanly with status
     ``stopped``; any other error leaves status ``failed`` with its message and propagates.
@@ -156,6 +186,9 @@ def open_session(
         store = RunStore.in_dir(runs_dir)
     if run_id is None:
         run_id = store.create_run(config.task, lm.name, config.seed, config.to_dict(), [], kind)
+        if invocation:
+            store.set_invocation(run_id, dict(invocation))
+        on_created(run_id)
         notify(f"run {run_id} in {store.path}")
     else:
         store.set_status(run_id, "running")
@@ -213,11 +246,15 @@ def start_run(
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
     secret_of: str | None = None,
+    on_created: Callable[[str], None] = lambda run_id: None,
 ) -> RunSummary:
-    """Create a STOP run in ``runs_dir`` and run it to the end (``secret_of``: see ``open_session``)."""
+    """Create a STOP run in ``runs_dir`` and run it to the end.
+
+    ``secret_of``: see ``open_session``; ``on_created`` gets the new run's id first.
+    """
     get_task(config.task, scoring=config.scoring)  # a bad spec fails before anything is stored
     with open_session(config, runs_dir, env, notify=notify, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox, secret_of=secret_of) as session:
+                      make_sandbox=make_sandbox, secret_of=secret_of, on_created=on_created) as session:
         _loop(session, session.task(config.task), on_iteration)
     return summarize(session.store, session.run_id)
 
@@ -241,14 +278,8 @@ def resume_run(
     store = RunStore.in_dir(runs_dir)
     row = store.get_run(run_id)
     if row.kind != "stop":
-        raise ConfigError(f"run {run_id} is a {row.kind} run; only STOP runs can be resumed")
-    config = RunConfig.from_dict(row.config)
-    if caps:
-        unknown = set(caps) - set(CAP_FIELDS)
-        if unknown:
-            raise ConfigError(f"not a run-level cap: {', '.join(sorted(unknown))}")
-        config = RunConfig.from_dict({**config.to_dict(), "lm": {**config.to_dict()["lm"], **caps}})
-        store.set_config(run_id, config.to_dict())
+        raise ConfigError(f"run {run_id} is a {row.kind} run; resume_run continues STOP runs")
+    config = resumed_config(store, run_id, caps)
     get_task(config.task, scoring=config.scoring)
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
@@ -256,6 +287,18 @@ def resume_run(
                       make_sandbox=make_sandbox) as session:
         _loop(session, session.task(config.task), on_iteration)
     return summarize(store, run_id)
+
+
+def resumed_config(store: RunStore, run_id: str, caps: Mapping[str, float | int] | None = None) -> RunConfig:
+    """The stored config of ``run_id`` with new run-level ``caps`` (stored too), for resuming it."""
+    config = RunConfig.from_dict(store.get_run(run_id).config)
+    if caps:
+        unknown = set(caps) - set(CAP_FIELDS)
+        if unknown:
+            raise ConfigError(f"not a run-level cap: {', '.join(sorted(unknown))}")
+        config = RunConfig.from_dict({**config.to_dict(), "lm": {**config.to_dict()["lm"], **caps}})
+        store.set_config(run_id, config.to_dict())
+    return config
 
 
 def _loop(session: Session, task: Any, on_iteration: OnIteration) -> None:
@@ -280,9 +323,7 @@ def _replay_lm(store: RunStore, spec: str) -> LanguageModel:
 def _metered(lm: LanguageModel, config: RunConfig, store: RunStore, run_id: str) -> LanguageModel:
     """Count calls, tokens and dollars against the run-level caps, including earlier sessions."""
     settings = config.lm
-    prices = PriceTable()
-    if settings.prices_file:
-        prices = prices.with_toml(Path(settings.prices_file))
+    prices = price_table(config)
     caps = Caps(
         max_cost_usd=settings.max_cost_usd or None,
         max_tokens=settings.max_total_tokens or None,
@@ -294,9 +335,16 @@ def _metered(lm: LanguageModel, config: RunConfig, store: RunStore, run_id: str)
     return MeteredLM(lm, Meter(caps, prices, spent))
 
 
+def price_table(config: RunConfig) -> PriceTable:
+    """The built-in prices, refreshed from ``lm.prices_file`` when one is set."""
+    prices = PriceTable()
+    return prices.with_toml(Path(config.lm.prices_file)) if config.lm.prices_file else prices
+
+
 def summarize(store: RunStore, run_id: str) -> RunSummary:
     """The summary of a stored run."""
     run = store.get_run(run_id)
     totals = store.lm_totals(run_id)
-    return RunSummary(run_id, run.status, tuple(store.iterations(run_id)), int(totals["calls"]),
-                      int(totals["completions"]), float(totals["cost_usd"]), run.message)
+    return RunSummary(run_id, run.status, tuple(store.iterations(run_id)), int(totals["new_calls"]),
+                      int(totals["completions"]), float(totals["cost_usd"]), run.message,
+                      int(totals["cached_calls"]), int(totals["truncated"]), int(totals["estimated_calls"]), run.lm)

@@ -50,7 +50,8 @@ class LMConfig:
 
     Attributes:
         spec: backend and model, e.g. ``openai:gpt-4o-mini`` or ``local``.
-        max_tokens: completion tokens per sample.
+        max_tokens: completion tokens per sample. 4096 by default: improvers a strong model writes
+            ran to about 1,250 tokens, past the paper's 1024, and a cut-off improver scores 0.
         timeout_s: one HTTP request's timeout.
         max_retries: retries on 429/5xx/timeouts before the call fails.
         concurrency: LM requests in flight at once.
@@ -58,10 +59,11 @@ class LMConfig:
         max_total_tokens: run-level token cap, prompt plus completion (0 = none).
         max_calls: run-level cap on LM requests (0 = none).
         prices_file: TOML file adding or overriding model prices (``[prices."MODEL"]``).
+        manual_timeout_s: how long the ``manual`` backend waits for a person to answer one request.
     """
 
     spec: str = "local"
-    max_tokens: int = 1024
+    max_tokens: int = 4096
     timeout_s: float = 120.0
     max_retries: int = 4
     concurrency: int = 4
@@ -69,6 +71,7 @@ class LMConfig:
     max_total_tokens: int = 0
     max_calls: int = 0
     prices_file: str = ""
+    manual_timeout_s: float = 43_200.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check_positive(self, ("iterations", "repeats", "max_repeats"), allow_zero={"iterations"})
         _check_positive(self.budgets, ("lm_calls", "responses_per_call", "utility_calls", "improver_timeout_s"))
-        _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency"))
+        _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency", "manual_timeout_s"))
         _check_positive(self.lm, ("max_cost_usd", "max_total_tokens", "max_calls", "max_retries"),
                         allow_zero={"max_cost_usd", "max_total_tokens", "max_calls", "max_retries"})
         _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))

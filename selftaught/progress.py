@@ -15,7 +15,12 @@ from rich.status import Status
 
 from selftaught.records import Iteration
 
-__all__ = ["ProgressView", "format_iteration"]
+__all__ = ["ProgressView", "format_iteration", "truncated_note"]
+
+
+def truncated_note(count: int) -> str:
+    """The progress line's mention of samples cut off at the completion limit (nothing when none)."""
+    return f" · {count} truncated (raise --max-completion-tokens)" if count else ""
 
 
 def format_iteration(row: Iteration, iterations: int) -> str:
@@ -46,6 +51,7 @@ class ProgressView:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._status: Status | None = None
+        self._truncated_before = 0  # truncated samples reported with earlier steps
 
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
@@ -71,7 +77,9 @@ class ProgressView:
     def iteration(self, row: Iteration) -> None:
         with self._lock:
             self.step = row.t + 1  # the step now under way
-        self.line(format_iteration(row, self.total))
+            truncated = self.counts.get("truncated", 0) - self._truncated_before
+            self._truncated_before += truncated
+        self.line(format_iteration(row, self.total) + truncated_note(truncated))
         if self._status is not None:
             self._status.update(self._text())
 
@@ -81,4 +89,4 @@ class ProgressView:
         return (
             f"{where} · LM calls {self.counts['lm_call']} · evaluations {self.counts['evaluation']} · "
             f"programs {self.counts['program']} · {elapsed:.0f}s"
-        )
+        ) + truncated_note(self.counts.get("truncated", 0))

@@ -21,6 +21,8 @@ __all__ = [
     "Outcome",
     "RemoteSpec",
     "Score",
+    "FINISH_REASONS",
+    "FinishReason",
     "Split",
 ]
 
@@ -29,6 +31,12 @@ Split = Literal["train", "val", "test"]
 
 
 # --- language models -------------------------------------------------------------------------
+
+FinishReason = Literal["stop", "length", "content_filter", "error"]
+"""Why a sample ended: ``stop`` (the model finished), ``length`` (cut off at ``max_tokens``),
+``content_filter`` (withheld by the provider), ``error`` (no text came back for it)."""
+
+FINISH_REASONS: tuple[FinishReason, ...] = ("stop", "length", "content_filter", "error")
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,14 @@ class LMRequest:
 
 @dataclass(frozen=True)
 class LMResponse:
-    """The answer to one ``LMRequest``: exactly ``request.n`` texts, in order."""
+    """The answer to one ``LMRequest``: exactly ``request.n`` texts, in order.
+
+    ``finish_reasons`` holds one ``FinishReason`` per text (empty: the backend did not say, read
+    as ``stop``). ``prompt_tokens`` includes ``cached_prompt_tokens`` (read from the provider's
+    prompt cache, billed cheaper) and ``cache_write_tokens`` (written to it, billed dearer where the
+    provider charges for that). ``usage_estimated`` is True when the server reported no usage and
+    the token counts are estimates from the text lengths.
+    """
 
     texts: tuple[str, ...]
     model: str
@@ -59,6 +74,19 @@ class LMResponse:
     latency_s: float = 0.0
     cached: bool = False
     cost_usd: float = 0.0
+    finish_reasons: tuple[str, ...] = ()
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    usage_estimated: bool = False
+
+    def finish_reason(self, index: int) -> str:
+        """Why sample ``index`` ended (``stop`` when the backend did not say)."""
+        return self.finish_reasons[index] if index < len(self.finish_reasons) else "stop"
+
+    @property
+    def truncated(self) -> int:
+        """How many samples were cut off at ``max_tokens``."""
+        return sum(1 for reason in self.finish_reasons if reason == "length")
 
 
 # --- sandboxed jobs --------------------------------------------------------------------------

@@ -55,7 +55,26 @@ def test_run_cap_stops_cleanly_and_resume_with_a_higher_cap_finishes(
     db = sqlite3.connect(tmp_path / "selftaught.db")
     cached = db.execute("SELECT COUNT(*) FROM lm_calls WHERE cached=1").fetchone()[0]
     assert cached >= 2
-    assert len(quick_server.requests) < sent + int(resumed["lm_calls"])  # type: ignore[call-overload]
+    # The summary counts requests sent and cache hits apart: every new call reached the server once.
+    assert resumed["cached_calls"] == cached
+    assert len(quick_server.requests) == sent + int(resumed["lm_calls"]) - 3  # type: ignore[call-overload]
+
+
+def test_a_score_run_stopped_at_a_cap_resumes_with_its_answers_from_the_cache(
+    quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--lm", "openai:fake-model", "--json", "--improver-timeout", "5", "--runs-dir", str(tmp_path)]
+    assert main(["score", "--tasks", "lpn", "--repeats", "2", "--max-lm-calls", "1", *flags]) == 1
+    assert "before it finished" in capsys.readouterr().err
+    db = sqlite3.connect(tmp_path / "selftaught.db")
+    run_id, status = db.execute("SELECT id, status FROM runs WHERE kind='score'").fetchone()
+    assert status == "stopped"
+    sent = len(quick_server.requests)
+    resumed = _json_run(capsys, "resume", run_id, "--max-lm-calls", "0", "--runs-dir", str(tmp_path), "--json")
+    assert resumed["run_id"] == run_id and resumed["tasks"][0]["raw"]["n"] == 2  # type: ignore[index]
+    usage = resumed["usage"]
+    assert usage["status"] == "finished" and usage["cached_calls"] == 1  # type: ignore[index]
+    assert len(quick_server.requests) - sent == usage["lm_calls"] - 1  # type: ignore[index,operator]
 
 
 def test_replay_reproduces_a_run_offline(
@@ -69,7 +88,29 @@ def test_replay_reproduces_a_run_offline(
              for row in original["iterations"]]  # type: ignore[union-attr]
     assert [{k: row[k] for k in ("t", "val", "val_se", "test", "test_se", "accepted")}
             for row in replayed["iterations"]] == strip  # type: ignore[union-attr]
-    assert replayed["lm_calls"] == original["lm_calls"]
+    assert replayed["lm_calls"] == 0 and replayed["cached_calls"] == original["lm_calls"]
+
+
+def test_replay_of_an_improve_run_reproduces_its_numbers_and_a_refusal_stores_nothing(
+    quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--lm", "openai:fake-model", "--json", "--improver-timeout", "5", "--runs-dir", str(tmp_path)]
+    original = _json_run(capsys, "improve", "--task", "lpn", *flags)
+    quick_server.__exit__(None, None, None)  # nothing answers any more
+    replayed = _json_run(capsys, "replay", str(original["run_id"]), "--runs-dir", str(tmp_path), "--json")
+    assert replayed["run_id"] != original["run_id"]
+    for key in ("initial", "improved", "solution", "lm_calls", "utility_calls", "reason"):
+        assert replayed[key] == original[key], key
+    assert replayed["usage"]["lm_calls"] == 0  # type: ignore[index]
+    assert replayed["usage"]["cached_calls"] == original["usage"]["lm_calls"] > 0  # type: ignore[index]
+
+    db = sqlite3.connect(tmp_path / "selftaught.db")
+    db.execute("UPDATE runs SET kind='circumvention' WHERE id=?", (original["run_id"],))
+    db.commit()
+    before = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert main(["replay", str(original["run_id"]), "--runs-dir", str(tmp_path)]) == 1
+    assert "replay works for stop, improve, score, transfer, baseline, experiment runs" in capsys.readouterr().err
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == before
 
 
 def test_every_step_is_scanned_for_safety_findings(

@@ -16,7 +16,9 @@ def test_everything_written_survives_reopening(tmp_path: Path) -> None:
     seed = recorder.program("improver", "def improve_algorithm(s, u, l): return s")
     child = recorder.program("improver", "def improve_algorithm(s, u, l): return s + ''", parent_id=seed)
     recorder.evaluation(child, "t1/eval/r0/val", "lpn", "val", 0.75, 20, 1, "timeout", 0.5)
-    recorder.lm_call(LMRequest("sys", "hi", n=2, tag="t1/c0"), LMResponse(("a", "b"), "m", 5, 7, 0.1))
+    recorder.lm_call(LMRequest("sys", "hi", n=2, tag="t1/c0"),
+                     LMResponse(("a", "b"), "m", 5, 7, 0.1, finish_reasons=("stop", "length"), cached_prompt_tokens=3))
+    recorder.lm_call(LMRequest("sys", "hi", n=1, tag="t1/c1"), LMResponse(("a",), "m", cached=True))
     recorder.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.02, True, "seed"))
     recorder.iteration(Iteration(1, child, child, 0.75, 0.0, 0.7, 0.0, True, "adopted"))
     store.set_status(run_id, "finished")
@@ -29,8 +31,9 @@ def test_everything_written_survives_reopening(tmp_path: Path) -> None:
     assert [row.t for row in again.iterations(run_id)] == [0, 1]
     assert again.iterations(run_id)[1].val == 0.75
     assert again.program_source(child).endswith("s + ''")
-    assert again.lm_totals(run_id) == {"calls": 1, "completions": 2, "prompt_tokens": 5, "completion_tokens": 7,
-                                       "cost_usd": 0.0}
+    assert again.lm_totals(run_id) == {"calls": 2, "completions": 3, "prompt_tokens": 5, "completion_tokens": 7,
+                                       "cost_usd": 0.0, "cached_calls": 1, "new_calls": 1, "truncated": 1,
+                                       "estimated_calls": 0, "cached_prompt_tokens": 3}
     assert again.count("evaluations", run_id) == 1
 
 

@@ -15,11 +15,12 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from selftaught.broker.budget import RunBudget
-from selftaught.broker.helpers import HELPERS_SOURCE
+from selftaught.broker.helpers import HELPERS_SOURCE, ends_in_open_block
 from selftaught.config import Budgets
 from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
@@ -81,7 +82,7 @@ class Broker:
         lm: LanguageModel,
         recorder: Recorder,
         budgets: Budgets,
-        max_tokens: int = 1024,
+        max_tokens: int = 4096,
         eval_slots: int = 2,
         seed: int = 0,
     ) -> None:
@@ -221,10 +222,21 @@ class Broker:
         digest = hashlib.sha256(f"{self.seed}/{tag}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
 
-    def complete(self, request: LMRequest) -> tuple[str, ...]:
-        """One LM call, recorded."""
+    def complete(self, request: LMRequest, program_id: int | None = None) -> tuple[str, ...]:
+        """One LM call, recorded; a sample cut off or withheld is also an event naming the call's tag."""
         response = self.lm.complete(request)
         self.recorder.lm_call(request, response)
+        for index, text in enumerate(response.texts):
+            reason = response.finish_reason(index)
+            where = f"{request.tag} sample {index}"
+            if reason == "length":
+                open_block = ", inside an unclosed code block" if ends_in_open_block(text) else ""
+                self.recorder.event("truncated", f"{where}: cut off at max_tokens {request.max_tokens} after "
+                                    f"{len(text)} characters{open_block}", program_id)
+            elif reason == "content_filter":
+                self.recorder.event("content_filtered", f"{where}: withheld by the provider", program_id)
+            elif ends_in_open_block(text):
+                self.recorder.event("unterminated_code", f"{where}: ends inside an unclosed code block", program_id)
         return response.texts
 
 
@@ -294,13 +306,17 @@ class _Session:
             groups: dict[str, list[int]] = {}
             for position, message in enumerate(messages):
                 groups.setdefault(message, []).append(position)
+            requests = [
+                LMRequest(system=expertise, user=message, n=len(positions), temperature=float(temperature),
+                          max_tokens=self.broker.max_tokens, tag=f"{self.tag}/c{index}/g{group}")
+                for group, (message, positions) in enumerate(groups.items())
+            ]
+            # Distinct messages go out together (the LM's concurrency limit still applies).
+            with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="lm-group") as pool:
+                replies = list(pool.map(lambda request: self.broker.complete(request, self.program_id), requests))
             answers = [""] * len(messages)
-            for group, (message, positions) in enumerate(groups.items()):
-                request = LMRequest(
-                    system=expertise, user=message, n=len(positions), temperature=float(temperature),
-                    max_tokens=self.broker.max_tokens, tag=f"{self.tag}/c{index}/g{group}",
-                )
-                for position, text in zip(positions, self.broker.complete(request), strict=True):
+            for positions, texts in zip(groups.values(), replies, strict=True):
+                for position, text in zip(positions, texts, strict=True):
                     answers[position] = text
             return answers
 

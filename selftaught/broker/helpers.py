@@ -8,7 +8,7 @@ function's text, which the seed improver also carries in its own source.
 
 from __future__ import annotations
 
-__all__ = ["EXTRACT_CODE_SOURCE", "HELPERS_SOURCE"]
+__all__ = ["EXTRACT_CODE_SOURCE", "HELPERS_SOURCE", "ends_in_open_block"]
 
 EXTRACT_CODE_SOURCE = '''\
 def extract_code(text):
@@ -16,7 +16,8 @@ def extract_code(text):
 
     Fences nest: a fence line with a language tag opens a block, a bare fence closes the innermost
     one (or opens a block at top level), so code that itself holds fenced text survives whole.
-    A block left open at the end of the text (a truncated answer) still counts.
+    A block left open at the end of the text does not count: an answer cut off at the completion
+    limit must not pass for whole code (the broker records such answers).
     """
     blocks, current, depth = [], [], 0
     for line in text.splitlines():
@@ -32,8 +33,6 @@ def extract_code(text):
                 continue
         if depth > 0:
             current.append(line)
-    if depth > 0:
-        blocks.append("\\n".join(current))
     blocks = [block for block in blocks if block.strip()]
     return max(blocks, key=len) if blocks else None
 '''
@@ -49,3 +48,13 @@ def extract_code(answer):
     return _largest_block(answer)
 '''
 )
+
+
+def ends_in_open_block(text: str) -> bool:
+    """Whether ``text`` ends inside a fenced code block (the fence rules of ``extract_code``)."""
+    depth = 0
+    for line in text.splitlines():
+        fence = line.strip()
+        if fence.startswith("```"):
+            depth += 1 if fence != "```" or depth == 0 else -1
+    return depth > 0

@@ -1,9 +1,12 @@
 """Commands that study improvers: improve, score, transfer, baseline, experiment.
 
 Each is thin: it resolves improvers and tasks (before anything is stored, so a typo leaves no
-run behind), opens a session of its own kind with ``app.open_session`` and calls the
-``selftaught.experiments`` library; ``experiment`` starts N STOP runs with ``app.start_run``.
-Tables go to stdout (or one JSON document with ``--json``), notes to stderr.
+run behind) into an *invocation* (plain data, improver sources included), opens a session of its
+own kind with ``app.open_session`` (which stores the invocation) and calls the
+``selftaught.experiments`` library; ``run_kind`` does that, and ``replay``/``resume`` call it again
+with the stored invocation. ``--dry-run`` prints the cost bound instead; a real run prints it first.
+Tables go to stdout (or one JSON document with ``--json``), notes to stderr. ``experiment`` lives
+in ``cli.experiment``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 
 from selftaught import app
 from selftaught.cli.runs import config_from
@@ -22,9 +25,7 @@ from selftaught.config import RunConfig
 from selftaught.errors import ConfigError, SelftaughtError
 from selftaught.experiments import (
     BASELINES,
-    aggregate,
     baseline_source,
-    from_store,
     improve_once,
     measure_usage,
     record_transfer,
@@ -32,17 +33,17 @@ from selftaught.experiments import (
     select_improver,
     transfer_table,
 )
+from selftaught.experiments.cost import bound
 from selftaught.experiments.paper import paper_json, paper_rich
-from selftaught.experiments.tables import experiment_rich, improve_rich, score_rich, transfer_rich, write_csv
+from selftaught.experiments.tables import improve_rich, score_rich, transfer_rich, write_csv
 from selftaught.improver import SEED_IMPROVER
-from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.splits import run_splits
 from selftaught.tasks import get_task
 from selftaught.tasks.base import Task
 from selftaught.tasks.params import split_specs
 
-__all__ = ["baseline", "experiment", "improve", "score", "transfer"]
+__all__ = ["COMMAND_KINDS", "baseline", "improve", "run_kind", "score", "show_bound", "transfer"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,23 +137,48 @@ def _emit(as_json: bool, document: dict[str, Any], renderable: Any) -> None:
         Console(highlight=False).print(renderable)
 
 
+def _as_json(chosen: _Improver) -> dict[str, str]:
+    return {"label": chosen.label, "source": chosen.source, "origin": chosen.origin}
+
+
+def _from_json(data: Any) -> _Improver:
+    return _Improver(str(data["label"]), str(data["source"]), str(data["origin"]))
+
+
+def _dry_run(args: argparse.Namespace, config: RunConfig, tasks: list[Task], **counts: Any) -> bool:
+    """With ``--dry-run``: print what the command may cost and return True (the command then stops)."""
+    if not getattr(args, "dry_run", False):
+        return False
+    show_bound(args.command, config, tasks, args.json, **counts)
+    return True
+
+
+def show_bound(command: str, config: RunConfig, tasks: list[Task], as_json: bool, **counts: Any) -> None:
+    """Print the cost bound of ``command`` (JSON on stdout with ``as_json``)."""
+    found = bound(command, config, tasks, app.price_table(config), **counts)
+    if as_json:
+        print(json.dumps({"dry_run": found.to_json()}))
+    else:
+        Console(highlight=False).print("\n".join(found.lines()), markup=False)
+
+
+def _headline(config: RunConfig, command: str, tasks: list[Task], **counts: Any) -> str:
+    """The cost bound, for the first line of a real run."""
+    return bound(command, config, tasks, app.price_table(config), **counts).headline()
+
+
 def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
     """Apply one improver once to a task's initial solution; show before and after on val and test."""
     config = _config(args, env, args.task)
     spec = _spec(args.task, config.scoring)
     chosen = _resolve(args.improver, args.runs_dir, args.rule)
     config = dataclasses.replace(config, task=spec)
-    result = None
-    with app.open_session(config, args.runs_dir, env, kind="improve", notify=_stderr().print) as session:
-        session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
-        result = improve_once(session.broker, session.task(spec), chosen.source, "improve")
-    if result is None:
-        raise _stopped(session.store, session.run_id)
-    _emit(args.json, {"run_id": session.run_id, "improver": chosen.label, "origin": chosen.origin,
-                      **_provenance(session), **result.to_json()}, improve_rich(result))
-    if not args.json and result.solution is not None:
-        print(result.solution)
-    return 0
+    task = get_task(spec, scoring=config.scoring)
+    if _dry_run(args, config, [task]):
+        return 0
+    headline = _headline(config, "improve", [task])
+    invocation = {"task": spec, "improver": _as_json(chosen)}
+    return run_kind("improve", config, args, env, invocation, headline=headline)
 
 
 def score(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -162,16 +188,12 @@ def score(args: argparse.Namespace, env: dict[str, str]) -> int:
     chosen = _resolve(args.improver, args.runs_dir, args.rule)
     config = dataclasses.replace(config, task=";".join(specs))
     _positive(config.repeats, "--repeats")
-    result = None
-    with app.open_session(config, args.runs_dir, env, kind="score", notify=_stderr().print) as session:
-        session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
-        result = score_improver(session.broker, _bound(session, specs), chosen.source, config.repeats, "score",
-                                split=args.split, name=chosen.label)
-    if result is None:
-        raise _stopped(session.store, session.run_id)
-    _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **_provenance(session), **result.to_json()},
-          score_rich(result))
-    return 0
+    tasks = [get_task(spec, scoring=config.scoring) for spec in specs]
+    if _dry_run(args, config, tasks):
+        return 0
+    headline = _headline(config, "score", tasks)
+    invocation = {"tasks": specs, "improver": _as_json(chosen), "split": args.split}
+    return run_kind("score", config, args, env, invocation, headline=headline)
 
 
 def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -186,24 +208,13 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = _config(args, env, args.tasks, repeats=runs)
     specs = _specs(args.tasks, config.scoring)
     config = dataclasses.replace(config, task=";".join(specs))
-    table = None
-    with app.open_session(config, args.runs_dir, env, kind="transfer", notify=_stderr().print) as session:
-        for c in chosen:
-            session.recorder.event("improver_selected", f"{c.label}: {c.origin}")
-        table = transfer_table(session.broker, _bound(session, specs), {c.label: c.source for c in chosen}, runs,
-                               "transfer", origins={c.label: c.origin for c in chosen})
-        record_transfer(session.store, session.run_id, table)
-    if table is None:
-        raise _stopped(session.store, session.run_id)
-    if args.csv:
-        write_csv(table, args.csv)
-    document = {"run_id": session.run_id, **_provenance(session), **table.to_json()}
-    if config.scoring == "reference":
-        document["paper_table1"] = paper_json(table, specs)
-    _emit(args.json, document, transfer_rich(table))
-    if config.scoring == "reference" and not args.json:
-        Console(highlight=False).print(paper_rich(table, specs))
-    return 0
+    tasks = [get_task(spec, scoring=config.scoring) for spec in specs]
+    if _dry_run(args, config, tasks, runs=runs, improvers=len(chosen)):
+        return 0
+    headline = _headline(config, "transfer", tasks, runs=runs, improvers=len(chosen))
+    invocation = {"tasks": specs, "improvers": [_as_json(c) for c in chosen], "runs": runs,
+                  "csv": str(args.csv) if args.csv else ""}
+    return run_kind("transfer", config, args, env, invocation, headline=headline)
 
 
 def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -215,82 +226,96 @@ def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
     spec = _spec(args.task, config.scoring)
     matched = _resolve(args.match, args.runs_dir, args.rule) if args.match else None
     config = dataclasses.replace(config, task=spec)
-    table, usage = None, None
-    with app.open_session(config, args.runs_dir, env, kind="baseline", notify=_stderr().print) as session:
-        task = session.task(spec)
-        improvers, origins = {}, {}
-        if matched is not None:
-            usage = measure_usage(session.broker, session.store, session.run_id, task, matched.source, runs,
-                                  "baseline/usage")
-            improvers[matched.label], origins[matched.label] = matched.source, matched.origin
-        name = f"random (matched to {matched.label})" if matched is not None else args.kind
-        improvers[name] = baseline_source(args.kind, usage)
-        origins[name] = (f"compute-matched: at most {usage.lm_calls:.2f} LM calls, {usage.samples:.2f} samples, "
-                         f"{usage.utility_calls:.2f} utility calls per run (means, rounded up)" if usage is not None
-                         else f"baseline {args.kind}" + (" (full budgets)" if args.kind == "random" else ""))
-        table = transfer_table(session.broker, [task], improvers, runs, "baseline", origins=origins)
-        record_transfer(session.store, session.run_id, table)
-    if table is None:
+    task = get_task(spec, scoring=config.scoring)
+    if _dry_run(args, config, [task], runs=runs, match=matched is not None):
+        return 0
+    headline = _headline(config, "baseline", [task], runs=runs, match=matched is not None)
+    invocation = {"task": spec, "kind": args.kind, "runs": runs,
+                  "match": None if matched is None else _as_json(matched)}
+    return run_kind("baseline", config, args, env, invocation, headline=headline)
+
+
+def run_kind(
+    kind: str, config: RunConfig, args: argparse.Namespace, env: dict[str, str], invocation: dict[str, Any],
+    run_id: str | None = None, headline: str = "", secret_of: str | None = None,
+) -> int:
+    """Do what ``invocation`` asks in a session of ``kind`` (a new run, or ``run_id`` to resume it); print it.
+
+    ``headline`` (the cost bound) is printed first, once the run exists; ``secret_of`` names the run
+    whose split secret to use (``replay``)."""
+    document, renderable, after = None, None, ""
+    with app.open_session(config, args.runs_dir, env, kind=kind, run_id=run_id, invocation=invocation,
+                          notify=_stderr().print, secret_of=secret_of,
+                          on_created=lambda new_id: _stderr().print(headline, markup=False) if headline else None,
+                          ) as session:
+        document, renderable, after = _KINDS[kind](session, invocation)
+        document = {**_provenance(session), **document}
+    if document is None:
         raise _stopped(session.store, session.run_id)
-    document = {"run_id": session.run_id, "kind": args.kind, "matched_usage": usage and usage.to_json(),
-                **table.to_json()}
-    _emit(args.json, document, transfer_rich(table))
+    summary = app.summarize(session.store, session.run_id)
+    _emit(args.json, {"run_id": session.run_id, **document, "usage": summary.to_json()}, renderable)
+    if not args.json:
+        if after:
+            print(after)
+        _stderr().print(f"run {session.run_id} {summary.status}: {summary.usage_line()}", markup=False)
     return 0
 
 
-def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """N independent STOP runs (seeds seed..seed+N-1), then the test meta-utility per step with standard errors."""
-    if args.from_runs:
-        return _aggregate_stored(args)
-    runs = _positive(args.runs, "--runs")
-    config = config_from(args, env)
-    get_task(config.task, scoring=config.scoring)  # a bad task spec fails before the first run is stored
-    summaries = []
-    for index in range(runs):
-        seeded = dataclasses.replace(config, seed=config.seed + index)
-        view = ProgressView(seeded.iterations)
-        view.line(f"experiment run {index + 1}/{runs}, seed {seeded.seed}")
-        with view:
-            summaries.append(app.start_run(seeded, args.runs_dir, env, view.iteration, view.line, view.record))
-        if summaries[-1].message:
-            view.line(summaries[-1].message)
-    store = RunStore.in_dir(args.runs_dir)
-    try:
-        _same_instances(store, [s.run_id for s in summaries], refuse=False)
-    finally:
-        store.close()
-    table = aggregate(summaries)
-    _emit(args.json, {"experiment": table.to_json(), "runs": [s.to_json() for s in summaries]},
-          experiment_rich(table))
-    return 0
+Result = tuple[dict[str, Any], Any, str]
 
 
-def _aggregate_stored(args: argparse.Namespace) -> int:
-    """The experiment table of STOP runs already in the store (e.g. runs of an experiment cut short)."""
-    if not (args.runs_dir / DB_NAME).exists():
-        raise ConfigError(f"no run store in {args.runs_dir} (use --runs-dir)")
-    store = RunStore.in_dir(args.runs_dir)
-    run_ids = [run_id.strip() for run_id in args.from_runs.split(",") if run_id.strip()]
-    for run_id in run_ids:
-        if store.get_run(run_id).kind != "stop":
-            raise ConfigError(f"run {run_id} is not a STOP run")
-    _same_instances(store, run_ids, refuse=not args.allow_mixed_instances)
-    table = aggregate(from_store(store, run_ids))
-    _emit(args.json, {"experiment": table.to_json(), "runs": run_ids}, experiment_rich(table))
-    return 0
+def _do_improve(session: app.Session, invocation: dict[str, Any]) -> Result:
+    task, chosen = session.task(invocation["task"]), _from_json(invocation["improver"])
+    session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
+    result = improve_once(session.broker, task, chosen.source, "improve")
+    document = {"improver": chosen.label, "origin": chosen.origin, **result.to_json()}
+    return document, improve_rich(result), result.solution or ""
 
 
-def _same_instances(store: RunStore, run_ids: list[str], refuse: bool) -> None:
-    """Refuse (or warn about) runs scored on different instances: their numbers are not one table."""
-    seen: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for run_id in run_ids:
-        key = tuple(sorted((row.task, row.instances) for row in run_splits(store, run_id)))
-        seen.setdefault(key, []).append(run_id)
-    if len(seen) <= 1:
-        return
-    groups = "; ".join(f"{', '.join(ids)}: " + (", ".join(f"{task} {fp}" for task, fp in key) or "not recorded")
-                       for key, ids in seen.items())
-    message = f"these runs were scored on different instances (task and instance fingerprints): {groups}"
-    if refuse:
-        raise ConfigError(message + " (add --allow-mixed-instances to put them in one table anyway)")
-    _stderr().print(f"warning: {message}")
+def _do_score(session: app.Session, invocation: dict[str, Any]) -> Result:
+    tasks, chosen = _bound(session, invocation["tasks"]), _from_json(invocation["improver"])
+    session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
+    result = score_improver(session.broker, tasks, chosen.source, session.config.repeats, "score",
+                            split=invocation["split"], name=chosen.label)
+    return {"origin": chosen.origin, **result.to_json()}, score_rich(result), ""
+
+
+def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
+    tasks = _bound(session, invocation["tasks"])
+    chosen = [_from_json(item) for item in invocation["improvers"]]
+    for c in chosen:
+        session.recorder.event("improver_selected", f"{c.label}: {c.origin}")
+    table = transfer_table(session.broker, tasks, {c.label: c.source for c in chosen}, invocation["runs"],
+                           "transfer", origins={c.label: c.origin for c in chosen})
+    record_transfer(session.store, session.run_id, table)
+    if invocation.get("csv"):
+        write_csv(table, Path(invocation["csv"]))
+    document: dict[str, Any] = table.to_json()
+    if session.config.scoring != "reference":
+        return document, transfer_rich(table), ""
+    document["paper_table1"] = paper_json(table, invocation["tasks"])
+    return document, Group(transfer_rich(table), paper_rich(table, invocation["tasks"])), ""
+
+
+def _do_baseline(session: app.Session, invocation: dict[str, Any]) -> Result:
+    task, runs, kind = session.task(invocation["task"]), int(invocation["runs"]), str(invocation["kind"])
+    matched = None if invocation.get("match") is None else _from_json(invocation["match"])
+    improvers, origins, usage = {}, {}, None
+    if matched is not None:
+        usage = measure_usage(session.broker, session.store, session.run_id, task, matched.source, runs,
+                              "baseline/usage")
+        improvers[matched.label], origins[matched.label] = matched.source, matched.origin
+    name = f"random (matched to {matched.label})" if matched is not None else kind
+    improvers[name] = baseline_source(kind, usage)
+    origins[name] = (f"compute-matched: at most {usage.lm_calls:.2f} LM calls, {usage.samples:.2f} samples, "
+                     f"{usage.utility_calls:.2f} utility calls per run (means, rounded up)" if usage is not None
+                     else f"baseline {kind}" + (" (full budgets)" if kind == "random" else ""))
+    table = transfer_table(session.broker, [task], improvers, runs, "baseline", origins=origins)
+    record_transfer(session.store, session.run_id, table)
+    document = {"kind": kind, "matched_usage": usage and usage.to_json(), **table.to_json()}
+    return document, transfer_rich(table), ""
+
+
+_KINDS = {"improve": _do_improve, "score": _do_score, "transfer": _do_transfer, "baseline": _do_baseline}
+COMMAND_KINDS = tuple(_KINDS)
+"""Run kinds other than ``stop`` that ``run_kind`` can do again from their stored invocation."""

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from selftaught.cli import analysis, experiments, runs
+from selftaught.cli import analysis, answer, experiment, experiments, runs
 from selftaught.cli.parser import build_parser
 from selftaught.errors import SelftaughtError
 
@@ -27,7 +27,8 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "score": experiments.score,
     "transfer": experiments.transfer,
     "baseline": experiments.baseline,
-    "experiment": experiments.experiment,
+    "experiment": experiment.experiment,
+    "answer": answer.answer,
     "scan": analysis.scan,
     "safety": analysis.safety,
     "circumvention": analysis.circumvention,

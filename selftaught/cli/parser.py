@@ -44,9 +44,10 @@ def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
+def _run_flags(parser: argparse.ArgumentParser, *, loop: bool, several_lms: bool = False) -> None:
     """The flags ``cli.runs.config_from`` reads; ``loop=False`` leaves out the loop's own
-    (task, iterations, repeats, accept), which then default to the config's."""
+    (task, iterations, repeats, accept), which then default to the config's; ``several_lms`` lets
+    ``--lm`` be given more than once (a list)."""
     if loop:
         parser.add_argument("--task", help="task spec (lpn, lpn:preset=hard, lpn:bits=24,noise=0.1) or a task file "
                                            "path (default: lpn)")
@@ -54,7 +55,11 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
         parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
     else:
         parser.set_defaults(task=None, iterations=None, repeats=None, accept=None, max_repeats=None)
-    parser.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
+    lm_help = "openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID"
+    if several_lms:
+        parser.add_argument("--lm", action="append", help=lm_help + " (repeat it to compare models)")
+    else:
+        parser.add_argument("--lm", help=lm_help)
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
     if loop:
         parser.add_argument("--accept", choices=["sequential", "best", "paper", "paired"],
@@ -70,7 +75,11 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
     parser.add_argument("--responses-per-call", type=_count, help="samples per LM call (default: 6)")
     parser.add_argument("--utility-calls", type=_count, help="utility calls per improver run (default: 25)")
     parser.add_argument("--improver-timeout", type=_amount, help="seconds per improver run (default: 900)")
-    parser.add_argument("--max-completion-tokens", type=_count, help="completion tokens per sample (default: 1024)")
+    parser.add_argument("--max-completion-tokens", type=_count, help="completion tokens per sample (default: 4096)")
+    parser.add_argument("--manual-timeout", type=_amount, metavar="SECONDS",
+                        help="how long --lm manual:DIR waits for each answer (default: 43200, 12 hours)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the most LM calls, samples, tokens and dollars the budgets allow, then exit")
     parser.add_argument("--max-cost-usd", type=_amount, help="stop the run cleanly at this many dollars")
     parser.add_argument("--max-tokens", type=_count, help="stop the run cleanly at this many LM tokens in all")
     parser.add_argument("--max-lm-calls", type=_count, help="stop the run cleanly after this many LM requests")
@@ -127,7 +136,7 @@ def _experiment_commands(commands: Any) -> None:
                             help="aggregate these stored STOP runs instead of starting new ones")
     experiment.add_argument("--allow-mixed-instances", action="store_true",
                             help="with --from-runs: aggregate runs scored on different instances anyway")
-    _run_flags(experiment, loop=True)
+    _run_flags(experiment, loop=True, several_lms=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     _runs_dir(replay)
     _json(replay)
+
+    answer = commands.add_parser("answer", help="list the requests a manual:DIR model waits for; answer one")
+    answer.add_argument("directory", type=Path, metavar="DIR")
+    answer.add_argument("request", nargs="?", metavar="ID",
+                        help="open this request's next missing answer in $EDITOR (default: the oldest)")
+    answer.add_argument("--list", action="store_true", help="only list the pending requests")
 
     runs = commands.add_parser("runs", help="list the runs in a run store")
     _runs_dir(runs)

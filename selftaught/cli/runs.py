@@ -6,15 +6,19 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 from typing import Any
 
 from selftaught import app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError
+from selftaught.experiments.cost import bound
 from selftaught.lm.registry import default_spec
 from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.splits import default_secret, set_default_secret
+from selftaught.store.runstore import RunRow
+from selftaught.tasks import get_task
 from selftaught.tasks import list_tasks as installed_tasks
 from selftaught.tasks.registry import describe_task
 from selftaught.tasks.secret import SplitSecret
@@ -44,6 +48,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RunConfig:
             max_cost_usd=_pick(args.max_cost_usd, base.lm.max_cost_usd),
             max_total_tokens=_pick(args.max_tokens, base.lm.max_total_tokens),
             max_calls=_pick(args.max_lm_calls, base.lm.max_calls),
+            manual_timeout_s=_pick(getattr(args, "manual_timeout", None), base.lm.manual_timeout_s),
         ),
         budgets=dataclasses.replace(
             base.budgets,
@@ -68,21 +73,46 @@ def _pick(flag: Any, default: Any) -> Any:
 
 def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = config_from(args, env)
+    task = get_task(config.task, scoring=config.scoring)
+    prices = app.price_table(config)
+    if args.dry_run:
+        found = bound("run", config, [task], prices)
+        print(json.dumps({"dry_run": found.to_json()}) if args.json else "\n".join(found.lines()))
+        return 0
     view = ProgressView(config.iterations)
     if not args.lm:
         note = " (the embedded offline model: it shows the pipeline, not good results)" \
             if config.lm.spec == "local" else ""
         view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
-    with view:
-        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
+    headline = bound("run", config, [task], prices).headline()
+    if config.lm.spec.startswith("manual:") and config.budgets.improver_timeout_s < config.lm.manual_timeout_s:
+        view.line(f"note: each improver run still ends after --improver-timeout "
+                  f"{config.budgets.improver_timeout_s:g} s, waits for answers included; raise it to answer by hand")
+    with view:  # the bound comes first once the run exists (a missing key is one line, nothing else)
+        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
+                                on_created=lambda run_id: view.line(headline))
     return _report(summary, args.json, view)
 
 
 def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
-    row = _store(args).get_run(args.run_id)
-    view = ProgressView(int(row.config.get("iterations", 0)))
+    store = _store(args)
+    row = store.get_run(args.run_id)
     caps = {name: value for name, value in (("max_cost_usd", args.max_cost_usd), ("max_total_tokens", args.max_tokens),
                                             ("max_calls", args.max_lm_calls)) if value is not None}
+    if row.kind != "stop":
+        _check_again(store, row, "resume")
+        if row.status == "finished":
+            raise ConfigError(f"run {row.id} ({row.kind}) finished; nothing to resume (selftaught replay {row.id} "
+                              "repeats it offline)")
+        if row.kind == "experiment":
+            from selftaught.cli.experiment import resume_experiment
+
+            return resume_experiment(args, env)
+        from selftaught.cli.experiments import run_kind
+
+        config = app.resumed_config(store, row.id, caps)
+        return run_kind(row.kind, config, args, env, store.invocation(row.id), run_id=row.id)
+    view = ProgressView(int(row.config.get("iterations", 0)))
     with view:
         summary = app.resume_run(args.run_id, args.runs_dir, env, view.iteration, view.line, view.record,
                                  caps=caps)
@@ -90,7 +120,14 @@ def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
-    row = _store(args).get_run(args.run_id)
+    store = _store(args)
+    row = store.get_run(args.run_id)
+    if row.kind != "stop":
+        _check_again(store, row, "replay")  # refused before anything is stored
+    if row.kind == "experiment":
+        from selftaught.cli.experiment import replay_experiment
+
+        return replay_experiment(args, env)
     config = RunConfig.from_dict(row.config)
     config = dataclasses.replace(
         config,
@@ -101,6 +138,12 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
             ray_address=_pick(args.ray_address, config.sandbox.ray_address),
         ),
     )
+    if row.kind != "stop":
+        from selftaught.cli.experiments import run_kind
+
+        _stderr_line(f"replaying {row.kind} run {args.run_id} offline from its recorded LM responses")
+        invocation = {key: value for key, value in store.invocation(row.id).items() if key != "csv"}  # keep files
+        return run_kind(row.kind, config, args, env, invocation, secret_of=args.run_id)
     view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:
@@ -113,13 +156,27 @@ def _report(summary: app.RunSummary, as_json: bool, view: ProgressView) -> int:
     if as_json:
         print(json.dumps(summary.to_json()))
     else:
-        view.line(
-            f"run {summary.run_id} {summary.status}: {len(summary.iterations)} steps, "
-            f"{summary.lm_calls} LM calls, {summary.completions} completions, ${summary.cost_usd:.4f}"
-        )
+        view.line(f"run {summary.run_id} {summary.status}: {len(summary.iterations)} steps, {summary.usage_line()}")
     if summary.message:
         view.line(summary.message)
     return 0
+
+
+AGAIN_KINDS = ("stop", "improve", "score", "transfer", "baseline", "experiment")
+"""Run kinds ``replay`` and ``resume`` can do again."""
+
+
+def _check_again(store: RunStore, row: RunRow, what: str) -> None:
+    """Refuse (one line) a run that cannot be done again: an unknown kind, or stored without its invocation."""
+    if row.kind not in AGAIN_KINDS:
+        raise ConfigError(f"cannot {what} a {row.kind} run: {what} works for {', '.join(AGAIN_KINDS)} runs")
+    if not store.invocation(row.id):
+        raise ConfigError(f"cannot {what} {row.kind} run {row.id}: it was recorded by an older selftaught that did "
+                          f"not store what the command was asked to do")
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def _store(args: argparse.Namespace) -> RunStore:

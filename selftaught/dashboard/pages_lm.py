@@ -5,6 +5,7 @@ Prompts and responses are untrusted LM text; they are shown escaped inside ``<pr
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from selftaught.dashboard import queries
@@ -62,9 +63,14 @@ def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
         ["tokens", f"{call.prompt_tokens:,} prompt + {call.completion_tokens:,} completion"],
         ["latency", f"{call.latency_s:.3f} s"], ["cost", f"${call.cost_usd:.6f}"],
         ["cached", "yes" if call.cached else "no"],
+        *_usage_detail(db, call.id),
     ])
-    responses = "".join(f"<h3>Response {i + 1} of {len(call.responses)}</h3>{pre(text, 'response')}"
-                        for i, text in enumerate(call.responses))
+    ended = _finish_reasons(db, call.id)
+    responses = "".join(
+        f"<h3>Response {i + 1} of {len(call.responses)}"
+        f"{' (cut off at the completion limit)' if i < len(ended) and ended[i] == 'length' else ''}</h3>"
+        f"{pre(text, 'response')}"
+        for i, text in enumerate(call.responses))
     body = (
         f"<h1>LM call #{call.id}</h1>"
         f'<p>{link(run_url(run_id, "lm", page=1 + _position(db, run_id, call.id) // CALLS_PER_PAGE), "« all calls")}'
@@ -73,6 +79,32 @@ def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
         f"<h2>Responses</h2>{responses or _NO_RESPONSES}"
     )
     return layout(f"LM call #{call.id}", body)
+
+
+def _finish_reasons(db: sqlite3.Connection, call_id: int) -> list[str]:
+    """Why each sample of a call ended ([] for a store written before this was recorded)."""
+    try:
+        row = db.execute("SELECT finish_reasons FROM lm_calls WHERE id=?", (call_id,)).fetchone()
+        found = json.loads(row[0]) if row else []
+    except (sqlite3.Error, ValueError):
+        return []
+    return [str(reason) for reason in found] if isinstance(found, list) else []
+
+
+def _usage_detail(db: sqlite3.Connection, call_id: int) -> list[list[str]]:
+    """Rows for why samples ended, the prompt-cache part of the prompt and estimated usage, if recorded."""
+    try:
+        row = db.execute("SELECT cached_prompt_tokens, usage_estimated FROM lm_calls WHERE id=?",
+                         (call_id,)).fetchone()
+    except sqlite3.Error:
+        return []
+    ended = _finish_reasons(db, call_id)
+    rows = [["samples ended", ", ".join(ended)]] if ended else []
+    if row is not None:
+        rows.append(["prompt cache", f"{int(row[0]):,} prompt tokens read from the provider's cache"])
+        if row[1]:
+            rows.append(["usage", "estimated (the server reported none)"])
+    return rows
 
 
 def _position(db: sqlite3.Connection, run_id: str, call_id: int) -> int:

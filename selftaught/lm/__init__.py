@@ -52,6 +52,7 @@ _EXPORTS = {
     "get_lm": "selftaught.lm.registry",
     "in_order": "selftaught.lm.fake_server",
     "register_builtins": "selftaught.lm.registry",
+    "rejecting": "selftaught.lm.fake_server",
 }
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "get_lm",
     "in_order",
     "register_builtins",
+    "rejecting",
 ]
 
 
@@ -95,7 +97,14 @@ if TYPE_CHECKING:
     from selftaught.lm.base import LanguageModel
     from selftaught.lm.cache import CachingLM, InMemoryCache, ReplayLM, ResponseCache, cache_key
     from selftaught.lm.context import check_fits, context_window
-    from selftaught.lm.fake_server import FakeAnthropicServer, FakeOpenAIServer, RecordedRequest, Reply, in_order
+    from selftaught.lm.fake_server import (
+        FakeAnthropicServer,
+        FakeOpenAIServer,
+        RecordedRequest,
+        Reply,
+        in_order,
+        rejecting,
+    )
     from selftaught.lm.limits import ConcurrencyLimitedLM
     from selftaught.lm.manual import ManualLM
     from selftaught.lm.meter import Caps, Meter, MeteredLM, Usage

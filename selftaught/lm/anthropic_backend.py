@@ -3,6 +3,14 @@
 The Messages API has no ``n``: ``complete`` sends one request per sample, one after another, and
 sums their token usage. A sample's text is the concatenation of its text blocks; a reply with no
 text blocks is an empty text (the model said nothing; the caller treats it as a bad sample).
+Each sample's ``stop_reason`` is kept (``max_tokens`` becomes ``length``, ``refusal``
+``content_filter``).
+
+Prompt caching: when one call asks for several samples of a prompt long enough to be cached
+(about 1,024 tokens), the prompt is marked ``cache_control: ephemeral`` so samples after the first
+read it from Anthropic's cache. Usage counts cache reads (``cache_read_input_tokens``, billed at a
+tenth of the input price) and writes (``cache_creation_input_tokens``) as part of the prompt, so
+they are priced apart. A reply without usage gets an estimate, marked ``usage_estimated``.
 
 The installed SDK no longer takes ``temperature`` as a named argument and recent models may not
 accept it, so it is sent (through ``extra_body``) only when ``send_temperature=True``.
@@ -12,7 +20,7 @@ timeouts and refused connections become ``LMTransientError`` (carrying Retry-Aft
 become ``LMRequestError``; a body that is not JSON is transient. The key never appears in a
 message. SDK retries are off; wrap in ``RetryingLM``.
 
-Left out: streaming, tools, extended thinking, prompt caching.
+Left out: streaming, tools, extended thinking.
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ import anthropic
 from selftaught.errors import LMRequestError
 from selftaught.lm.context import context_window
 from selftaught.lm.sdk_common import SdkBackend, SdkContext, sdk_call
+from selftaught.lm.usage import estimate_prompt_tokens, estimate_tokens, finish_reason
 from selftaught.records import LMRequest, LMResponse
 
 __all__ = ["DEFAULT_ANTHROPIC_BASE_URL", "AnthropicLM"]
 
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+CACHEABLE_PROMPT_TOKENS = 1024  # Anthropic caches prompts from about this size up
 
 
 class AnthropicLM(SdkBackend):
@@ -78,28 +88,48 @@ class AnthropicLM(SdkBackend):
         self._preflight(request)
         started = time.monotonic()
         texts: list[str] = []
-        prompt_tokens = completion_tokens = 0
+        reasons: list[str] = []
+        prompt_tokens = completion_tokens = cache_read = cache_write = 0
+        estimated = False
+        cache = request.n > 1 and estimate_prompt_tokens(request) >= CACHEABLE_PROMPT_TOKENS
         for _ in range(request.n):
-            message = self._create(request)
-            usage = getattr(message, "usage", None)
-            if usage is not None:
-                prompt_tokens += usage.input_tokens or 0
-                completion_tokens += usage.output_tokens or 0
+            message = self._create(request, cache)
             blocks = message.content or []
-            texts.append("".join(block.text for block in blocks if getattr(block, "type", "") == "text"))
+            text = "".join(block.text for block in blocks if getattr(block, "type", "") == "text")
+            usage = getattr(message, "usage", None)
+            if usage is not None and (usage.input_tokens or usage.output_tokens):
+                read = getattr(usage, "cache_read_input_tokens", None) or 0
+                write = getattr(usage, "cache_creation_input_tokens", None) or 0
+                # Anthropic's input_tokens leaves out the cached part; the prompt is all three.
+                prompt_tokens += (usage.input_tokens or 0) + read + write
+                completion_tokens += usage.output_tokens or 0
+                cache_read, cache_write = cache_read + read, cache_write + write
+            else:
+                estimated = True
+                prompt_tokens += estimate_prompt_tokens(request)
+                completion_tokens += estimate_tokens(text)
+            texts.append(text)
+            reasons.append(finish_reason(getattr(message, "stop_reason", None)))
         return LMResponse(
             texts=tuple(texts),
             model=self._name,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.monotonic() - started,
+            finish_reasons=tuple(reasons),
+            cached_prompt_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            usage_estimated=estimated,
         )
 
-    def _create(self, request: LMRequest) -> Any:
+    def _create(self, request: LMRequest, cache: bool = False) -> Any:
+        content: Any = request.user
+        if cache:
+            content = [{"type": "text", "text": request.user, "cache_control": {"type": "ephemeral"}}]
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": "user", "content": request.user}],
+            "messages": [{"role": "user", "content": content}],
         }
         if request.system:
             params["system"] = request.system

@@ -6,6 +6,9 @@ is replayed sample by sample, and a call asking for more samples than were recor
 the missing ones. Anything implementing the two-method protocol works (the run store's SQLite
 table does); ``InMemoryCache`` is the in-process one.
 
+Each sample's metadata keeps why it ended (``finish_reason``), so a cached or replayed answer still
+says it was cut off; caches that can return metadata implement ``meta(key)`` as well.
+
 ``CachingLM`` answers from the cache and asks its inner model only for missing samples.
 ``ReplayLM`` answers *only* from the cache: a miss is an ``LMRequestError`` ("not in the recorded
 run"), never a network call.
@@ -109,14 +112,18 @@ class CachingLM:
         keys = [cache_key(self.model, request, k) for k in range(request.n)]
         texts: list[str | None] = [self.cache.get(key) for key in keys]
         missing = [k for k, text in enumerate(texts) if text is None]
+        reasons = [stored_finish_reason(self.cache, key) for key in keys]
         if not missing:
             found = tuple(text or "" for text in texts)
-            return LMResponse(texts=found, model=self.name, latency_s=time.monotonic() - started, cached=True)
+            return LMResponse(texts=found, model=self.name, latency_s=time.monotonic() - started, cached=True,
+                              finish_reasons=tuple(reasons))
         fresh = self.inner.complete(replace(request, n=len(missing)))
         for position, (k, text) in enumerate(zip(missing, fresh.texts, strict=True)):
             texts[k] = text
+            reasons[k] = fresh.finish_reason(position)
             self.cache.put(keys[k], text, _meta(self.model, request, k, fresh, position, len(missing)))
-        return replace(fresh, texts=tuple(text or "" for text in texts), latency_s=time.monotonic() - started)
+        return replace(fresh, texts=tuple(text or "" for text in texts), latency_s=time.monotonic() - started,
+                       finish_reasons=tuple(reasons))
 
 
 class ReplayLM:
@@ -136,14 +143,25 @@ class ReplayLM:
 
     def complete(self, request: LMRequest) -> LMResponse:
         texts: list[str] = []
+        reasons: list[str] = []
         for k in range(request.n):
-            text = self.cache.get(cache_key(self.model, request, k))
+            key = cache_key(self.model, request, k)
+            text = self.cache.get(key)
             if text is None:
                 raise LMRequestError(
                     f"not in the recorded run: {self.model} call {request.tag or '(untagged)'} sample {k}"
                 )
             texts.append(text)
-        return LMResponse(texts=tuple(texts), model=self._name, cached=True)
+            reasons.append(stored_finish_reason(self.cache, key))
+        return LMResponse(texts=tuple(texts), model=self._name, cached=True, finish_reasons=tuple(reasons))
+
+
+def stored_finish_reason(cache: ResponseCache, key: str) -> str:
+    """Why a cached sample ended, from its metadata (``stop`` when the cache keeps none)."""
+    meta = getattr(cache, "meta", None)
+    found = meta(key) if callable(meta) else None
+    reason = found.get("finish_reason") if isinstance(found, dict) else None
+    return reason if isinstance(reason, str) else "stop"
 
 
 def _meta(model: str, request: LMRequest, index: int, fresh: LMResponse, position: int, count: int) -> dict[str, Any]:
@@ -160,5 +178,6 @@ def _meta(model: str, request: LMRequest, index: int, fresh: LMResponse, positio
         "prompt_tokens": fresh.prompt_tokens if position == 0 else 0,
         "completion_tokens": completion,
         "latency_s": fresh.latency_s if position == 0 else 0.0,
+        "finish_reason": fresh.finish_reason(position),
         "created_at": time.time(),
     }

@@ -8,8 +8,10 @@ headers, JSON body) so tests can check what a client sent, keys included.
 A *responder* decides each answer: ``(request_json) -> str | Reply`` (or one fixed ``str`` or
 ``Reply``; a responder that raises gets a 500). A plain string answers every requested sample
 with that text; a ``Reply`` can also express an HTTP error (with Retry-After), a
-delay, a malformed body, empty choices, or a server that ignores ``n``. ``in_order`` turns a list
-of answers into a responder.
+delay, a malformed body, empty choices, a server that ignores ``n``, samples cut off at the
+completion limit (``finish_reasons``), prompt-cache usage, or no usage at all. ``in_order`` turns
+a list of answers into a responder; ``rejecting`` answers like a model that refuses some request
+parameters (``temperature``, ``max_tokens``, ``n``) and otherwise defers to another responder.
 
 Left out: streaming, tools, embeddings, any endpoint but the two above, TLS, real tokenization
 (token counts are word counts unless a ``Reply`` gives them).
@@ -27,7 +29,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FakeAnthropicServer", "FakeOpenAIServer", "RecordedRequest", "Reply", "Responder", "in_order"]
+__all__ = [
+    "FakeAnthropicServer",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "in_order",
+    "rejecting",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,12 @@ class Reply:
         delay_s: seconds to wait before answering (to trigger client timeouts).
         raw_body: sent verbatim instead of a JSON answer (e.g. malformed JSON).
         prompt_tokens, completion_tokens: usage to report; ``None`` counts words.
+        finish_reasons: the provider's reason per choice (OpenAI ``finish_reason``, e.g. ``length``;
+            Anthropic: the message's ``stop_reason``, e.g. ``max_tokens``); ``None``: finished normally.
+        cached_prompt_tokens: prompt tokens reported as read from the prompt cache.
+        cache_write_tokens: prompt tokens reported as written to the cache (Anthropic).
+        usage: send a ``usage`` object at all.
+        error_param: the ``param`` of an error body (OpenAI names the rejected parameter there).
     """
 
     text: str | None = ""
@@ -57,6 +73,11 @@ class Reply:
     raw_body: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reasons: tuple[str, ...] | None = None
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    usage: bool = True
+    error_param: str | None = None
 
 
 Responder = Callable[[dict[str, Any]], "str | Reply"]
@@ -92,6 +113,27 @@ def in_order(answers: Iterable[str | Reply]) -> Responder:
         with lock:
             index = next(counter)
         return items[min(index, len(items) - 1)]
+
+    return respond
+
+
+def rejecting(parameters: Iterable[str], then: Responder | str | Reply = "ok") -> Responder:
+    """A responder for a model that rejects ``parameters``: HTTP 400 naming the first one a request
+    carries, in OpenAI's words for reasoning models; requests without them go to ``then``."""
+    refused = tuple(parameters)
+    inner = _constant(then) if isinstance(then, str | Reply) else then
+
+    def respond(request: dict[str, Any]) -> str | Reply:
+        for name in refused:
+            if name in request:
+                if name == "max_tokens":
+                    message = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                               "Use 'max_completion_tokens' instead.")
+                else:
+                    message = (f"Unsupported value: '{name}' does not support {request[name]!r} with this model. "
+                               "Only the default value is supported.")
+                return Reply(status=400, error_message=message, error_param=name)
+        return inner(request)
 
     return respond
 
@@ -196,10 +238,10 @@ class _FakeServer:
         if reply.raw_body is not None:
             return reply.status, extra, reply.raw_body.encode()
         if reply.status != 200:
-            return reply.status, extra, self.error_body(reply.status, reply.error_message)
+            return reply.status, extra, self.error_body(reply.status, reply.error_message, reply.error_param)
         return 200, extra, json.dumps(self.success_body(body, reply)).encode()
 
-    def error_body(self, status: int, message: str) -> bytes:
+    def error_body(self, status: int, message: str, param: str | None = None) -> bytes:
         raise NotImplementedError
 
     def success_body(self, request: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -242,9 +284,11 @@ class FakeOpenAIServer(_FakeServer):
         self.start()
         return self
 
-    def error_body(self, status: int, message: str) -> bytes:
-        kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
-        return json.dumps({"error": {"message": message, "type": kind, "code": str(status)}}).encode()
+    def error_body(self, status: int, message: str, param: str | None = None) -> bytes:
+        kind = {400: "invalid_request_error", 401: "invalid_request_error", 429: "rate_limit_error"}.get(
+            status, "server_error")
+        code = "unsupported_parameter" if param is not None else str(status)
+        return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}}).encode()
 
     def success_body(self, request: dict[str, Any], reply: Reply) -> dict[str, Any]:
         if reply.texts is not None:
@@ -256,6 +300,13 @@ class FakeOpenAIServer(_FakeServer):
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else _words(prompt)
         completion = reply.completion_tokens
         completion_tokens = completion if completion is not None else sum(_words(t) for t in texts)
+        reasons = list(reply.finish_reasons or ())
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_prompt_tokens},
+        }
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -265,16 +316,12 @@ class FakeOpenAIServer(_FakeServer):
                 {
                     "index": i,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": reasons[i] if i < len(reasons) else "stop",
                     "logprobs": None,
                 }
                 for i, text in enumerate(texts)
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            **({"usage": usage} if reply.usage else {}),
         }
 
 
@@ -290,7 +337,7 @@ class FakeAnthropicServer(_FakeServer):
         self.start()
         return self
 
-    def error_body(self, status: int, message: str) -> bytes:
+    def error_body(self, status: int, message: str, param: str | None = None) -> bytes:
         kind = {
             401: "authentication_error",
             404: "not_found_error",
@@ -314,7 +361,11 @@ class FakeAnthropicServer(_FakeServer):
             "role": "assistant",
             "model": str(request.get("model", "")),
             "content": [{"type": "text", "text": text} for text in texts],
-            "stop_reason": "end_turn",
+            "stop_reason": (reply.finish_reasons or ("end_turn",))[0],
             "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            # Anthropic's input_tokens leaves out the tokens read from or written to the cache.
+            **({"usage": {"input_tokens": max(input_tokens - reply.cached_prompt_tokens - reply.cache_write_tokens, 0),
+                          "output_tokens": output_tokens,
+                          "cache_read_input_tokens": reply.cached_prompt_tokens,
+                          "cache_creation_input_tokens": reply.cache_write_tokens}} if reply.usage else {}),
         }

@@ -34,6 +34,7 @@ from typing import Any
 
 from selftaught.errors import ConfigError, LMRequestError, LMUnavailable
 from selftaught.lm.context import check_fits
+from selftaught.lm.usage import finish_reason
 from selftaught.records import LMRequest, LMResponse
 
 __all__ = ["SMOLLM2_FILE", "LocalLM", "find_smollm2"]
@@ -125,6 +126,7 @@ class LocalLM:
         started = time.monotonic()
         base_seed = zlib.crc32(f"{request.tag}\0{request.system}\0{request.user}".encode())
         texts: list[str] = []
+        reasons: list[str] = []
         prompt_tokens = completion_tokens = 0
         with self._lock:
             llama = self._load()
@@ -142,8 +144,9 @@ class LocalLM:
                             top_p=self._top_p, seed=seed, stop=stop,
                         )  # fmt: skip
                         text = out["choices"][0]["text"] or ""
-                        if prefill:
-                            text = f"{PREFILL}{text.rstrip()}\n{CODE_FENCE}\n"
+                        cut = finish_reason(out["choices"][0].get("finish_reason")) == "length"
+                        if prefill:  # a cut-off block stays open, so it is not taken for whole code
+                            text = f"{PREFILL}{text.rstrip()}\n" + ("" if cut else f"{CODE_FENCE}\n")
                     else:
                         out = llama.create_chat_completion(
                             messages=_messages(request), max_tokens=request.max_tokens,
@@ -154,6 +157,7 @@ class LocalLM:
                     raise LMRequestError(f"{self._name}: {exc}") from exc
                 except RuntimeError as exc:
                     raise LMUnavailable(f"{self._name}: llama.cpp failed: {exc}") from exc
+                reasons.append(finish_reason(out["choices"][0].get("finish_reason")))
                 usage = out.get("usage") or {}
                 prompt_tokens += int(usage.get("prompt_tokens") or 0)
                 completion_tokens += int(usage.get("completion_tokens") or 0)
@@ -164,6 +168,7 @@ class LocalLM:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.monotonic() - started,
+            finish_reasons=tuple(reasons),
         )
 
     def _load(self) -> Any:

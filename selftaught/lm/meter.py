@@ -108,7 +108,8 @@ class Meter:
         if response.cached:
             actual = Usage(calls=1, cached_calls=1)
         else:
-            cost = self._cost(model, response.prompt_tokens, response.completion_tokens)
+            cost = self._cost(model, response.prompt_tokens, response.completion_tokens,
+                              response.cached_prompt_tokens, response.cache_write_tokens)
             actual = Usage(
                 calls=1,
                 prompt_tokens=response.prompt_tokens,
@@ -125,8 +126,8 @@ class Meter:
         with self._lock:
             self._reserved = self._reserved - hold
 
-    def _cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        cost = self.prices.cost_usd(model, prompt_tokens, completion_tokens)
+    def _cost(self, model: str, prompt_tokens: int, completion_tokens: int, cached: int = 0, written: int = 0) -> float:
+        cost = self.prices.cost_usd(model, prompt_tokens, completion_tokens, cached, written)
         if cost is None:
             if self.caps.max_cost_usd is not None:
                 raise ConfigError(f"no price known for {model}: add it to a prices TOML file to cap dollars")

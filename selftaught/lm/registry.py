@@ -188,4 +188,4 @@ def _manual(directory: str, config: LMConfig, env: Mapping[str, str]) -> Languag
 
     if not directory:
         raise ConfigError("the manual LM needs a directory: use manual:DIR")
-    return ManualLM(Path(directory), timeout_s=config.timeout_s)
+    return ManualLM(Path(directory), timeout_s=config.manual_timeout_s)

@@ -2,8 +2,11 @@
 
 It answers from a list of texts (cycled, or consumed once) or from a function
 ``(request, sample_index) -> str``, and records every request in ``history``. Token counts are
-word counts so accounting code has numbers to add up. Thread-safe: samples are drawn under a lock,
-so concurrent callers never receive the same consumed text twice.
+word counts so accounting code has numbers to add up. Every sample ends with finish reason
+``stop``; with ``stop_at_max_tokens=True`` it behaves like a real model at its completion limit: a
+text longer than ``request.max_tokens`` words is cut there and reported with ``length``.
+Thread-safe: samples are drawn under a lock, so concurrent callers never receive the same consumed
+text twice.
 
 Left out: latency simulation and failures (use ``FakeOpenAIServer`` for transport behaviour, or
 a function that raises an ``LMError``).
@@ -30,9 +33,13 @@ class ScriptedLM:
             ``(request, sample_index)``.
         cycle: with a list, start over when it runs out; otherwise ``LMUnavailable`` then.
         name: the ``name`` to report.
+        stop_at_max_tokens: cut texts longer than ``max_tokens`` words (finish reason ``length``).
     """
 
-    def __init__(self, script: Sequence[str] | ScriptFunction, *, cycle: bool = True, name: str = "scripted") -> None:
+    def __init__(
+        self, script: Sequence[str] | ScriptFunction, *, cycle: bool = True, name: str = "scripted",
+        stop_at_max_tokens: bool = False,
+    ) -> None:
         if not callable(script):
             if isinstance(script, str):
                 raise TypeError("ScriptedLM takes a list of texts, not one string")
@@ -41,6 +48,7 @@ class ScriptedLM:
         self._script = script
         self._cycle = cycle
         self._name = name
+        self._stop_at_max_tokens = stop_at_max_tokens
         self._lock = threading.Lock()
         self._next = 0
         self._history: list[LMRequest] = []
@@ -67,11 +75,14 @@ class ScriptedLM:
             with self._lock:
                 self._history.append(request)
                 texts = tuple(self._take(script) for _ in range(request.n))
+        limit = request.max_tokens if self._stop_at_max_tokens else None
+        cut = tuple(_cut(text, limit) for text in texts)
         return LMResponse(
-            texts=texts,
+            texts=tuple(text for text, _ in cut),
             model=self._name,
             prompt_tokens=len(request.system.split()) + len(request.user.split()),
-            completion_tokens=sum(len(text.split()) for text in texts),
+            completion_tokens=sum(len(text.split()) for text, _ in cut),
+            finish_reasons=tuple(reason for _, reason in cut),
         )
 
     def _take(self, script: Sequence[str]) -> str:
@@ -82,3 +93,16 @@ class ScriptedLM:
         text = script[self._next]
         self._next += 1
         return text
+
+
+def _cut(text: str, max_tokens: int | None) -> tuple[str, str]:
+    """``text`` cut after ``max_tokens`` words (tokens here; ``None``: no limit), and why it ended."""
+    if max_tokens is None:
+        return text, "stop"
+    words = 0
+    for index, char in enumerate(text):
+        if not char.isspace() and (index == 0 or text[index - 1].isspace()):
+            words += 1
+            if words > max_tokens:
+                return text[:index], "length"
+    return text, "stop"

@@ -8,7 +8,7 @@ as zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_cost", "plot_meta_utility", "plot_safety"]
+__all__ = ["plot_cost", "plot_meta_utility", "plot_models", "plot_safety"]
 
 
 @contextmanager
@@ -137,4 +137,26 @@ def plot_safety(counts: list[SafetyCount], out_base: Path) -> list[Path]:
         ax.set_xlim(0, 1)
         ax.set_xlabel("rate of programs flagged")
         ax.grid(alpha=0.3, axis="x")
+        return _save(fig, out_base)
+
+
+def plot_models(curves: Mapping[str, Sequence[tuple[int, float, float]]], out_base: Path) -> list[Path]:
+    """Models side by side: one line per model of ``(t, mean, se)`` points (test meta-utility per step,
+    mean ± se over runs), with error bars."""
+    with _figure(5.5, 3.6) as (fig, axes):
+        from matplotlib.ticker import MaxNLocator
+
+        ax = axes[0]
+        for model, points in curves.items():
+            if points:
+                ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                            marker="o", markersize=3, capsize=3, linewidth=1.4, label=model)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title("test meta-utility per step (mean ± se over runs)")
+        ax.set_xlabel("iteration t")
+        ax.set_ylabel("score")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         return _save(fig, out_base)

@@ -210,6 +210,25 @@ def m005_split_secrets(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_lm_finish_and_usage(db: sqlite3.Connection) -> None:
+    """Why each sample ended, provider prompt-cache usage, estimated usage; a run's invocation.
+
+    ``invocation`` is what a non-STOP command (improve, score, transfer, baseline) was asked to do,
+    improver sources included, so ``replay`` and ``resume`` can do it again.
+    """
+    db.executescript(
+        """
+        ALTER TABLE lm_calls ADD COLUMN finish_reasons TEXT NOT NULL DEFAULT '[]';  -- JSON, one per sample
+        ALTER TABLE lm_calls ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lm_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lm_calls ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;        -- samples cut at max_tokens
+        ALTER TABLE lm_calls ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN invocation TEXT NOT NULL DEFAULT '{}';
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

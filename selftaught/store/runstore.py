@@ -130,6 +130,19 @@ class RunStore:
         with self._write() as db:
             db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(config), run_id))
 
+    def set_invocation(self, run_id: str, invocation: dict[str, Any]) -> None:
+        """Store what a command was asked to do (JSON-safe), for ``replay`` and ``resume``."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET invocation=? WHERE id=?", (json.dumps(invocation), run_id))
+
+    def invocation(self, run_id: str) -> dict[str, Any]:
+        """What the command of ``run_id`` was asked to do (``{}`` when nothing was stored)."""
+        row = self._db.execute("SELECT invocation FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        found = json.loads(row[0])
+        return found if isinstance(found, dict) else {}
+
     def set_layers(self, run_id: str, layers: list[str]) -> None:
         with self._write() as db:
             db.execute("UPDATE runs SET sandbox_layers=? WHERE id=?", (json.dumps(layers), run_id))
@@ -266,22 +279,32 @@ class RunStore:
         with self._write() as db:
             db.execute(
                 "INSERT INTO lm_calls (run_id, tag, model, system, prompt, n, temperature, responses,"
-                " prompt_tokens, completion_tokens, latency_s, cost_usd, cached, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " prompt_tokens, completion_tokens, latency_s, cost_usd, cached, created_at, finish_reasons,"
+                " cached_prompt_tokens, cache_write_tokens, truncated, usage_estimated)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, request.tag, response.model, request.system, request.user, request.n,
                  request.temperature, json.dumps(list(response.texts)), response.prompt_tokens,
                  response.completion_tokens, response.latency_s, response.cost_usd,
-                 int(response.cached), time.time()),
+                 int(response.cached), time.time(), json.dumps(list(response.finish_reasons)),
+                 response.cached_prompt_tokens, response.cache_write_tokens, response.truncated,
+                 int(response.usage_estimated)),
             )
 
     def lm_totals(self, run_id: str) -> dict[str, float]:
+        """LM usage of a run: ``calls`` (all requests), ``cached_calls`` (answered from the run's cache,
+        not sent), ``new_calls``, ``completions``, tokens, ``truncated`` samples, ``estimated_calls``
+        (usage estimated, not reported by the server) and ``cost_usd``."""
         row = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(n),0), COALESCE(SUM(prompt_tokens),0),"
-            " COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0) FROM lm_calls WHERE run_id=?",
+            " COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cost_usd),0), COALESCE(SUM(cached),0),"
+            " COALESCE(SUM(truncated),0), COALESCE(SUM(usage_estimated),0), COALESCE(SUM(cached_prompt_tokens),0)"
+            " FROM lm_calls WHERE run_id=?",
             (run_id,),
         ).fetchone()
         return {"calls": row[0], "completions": row[1], "prompt_tokens": row[2],
-                "completion_tokens": row[3], "cost_usd": row[4]}
+                "completion_tokens": row[3], "cost_usd": row[4], "cached_calls": row[5],
+                "new_calls": row[0] - row[5], "truncated": row[6], "estimated_calls": row[7],
+                "cached_prompt_tokens": row[8]}
 
     def lm_samples(self, run_id: str, tag_prefix: str) -> tuple[int, int]:
         """LM requests and samples recorded under tags starting with ``tag_prefix``: (requests, samples)."""
@@ -294,6 +317,14 @@ class RunStore:
     def cache_get(self, run_id: str, key: str) -> str | None:
         row = self._db.execute("SELECT text FROM lm_cache WHERE run_id=? AND key=?", (run_id, key)).fetchone()
         return None if row is None else str(row[0])
+
+    def cache_meta(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """The metadata stored with a cached sample (finish reason, tokens, ...), or ``None``."""
+        row = self._db.execute("SELECT meta FROM lm_cache WHERE run_id=? AND key=?", (run_id, key)).fetchone()
+        if row is None:
+            return None
+        meta = json.loads(row[0])
+        return meta if isinstance(meta, dict) else {}
 
     def cache_put(self, run_id: str, key: str, text: str, meta: dict[str, Any]) -> None:
         with self._write() as db:
@@ -331,6 +362,8 @@ class RunRecorder:
     def event(self, kind: str, detail: str, program_id: int | None = None) -> None:
         self.store.add_event(self.run_id, kind, detail, program_id)
         self.on_record("event")
+        if kind == "truncated":  # shown on its own in the progress line
+            self.on_record("truncated")
 
     def iteration(self, row: Iteration) -> None:
         self.store.add_iteration(self.run_id, row)
@@ -351,3 +384,6 @@ class RunCache:
 
     def put(self, key: str, text: str, meta: Mapping[str, Any]) -> None:
         self.store.cache_put(self.run_id, key, text, dict(meta))
+
+    def meta(self, key: str) -> dict[str, Any] | None:
+        return self.store.cache_meta(self.run_id, key)

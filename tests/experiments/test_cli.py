@@ -77,6 +77,14 @@ def test_transfer_selects_from_a_run_scores_two_tasks_and_stores_the_table(
     # Every LM call came from the broker, within the per-call sample budget.
     assert all(int(r.body.get("n") or 1) <= 6 for r in quick_server.requests)
 
+    # Replayed offline from the recorded answers, the table comes out the same, stored as its own run.
+    sent = len(quick_server.requests)
+    assert main(["replay", doc["run_id"], "--runs-dir", str(tmp_path), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["run_id"] != doc["run_id"] and replayed["rows"] == doc["rows"]
+    assert replayed["usage"]["lm_calls"] == 0 and len(quick_server.requests) == sent
+    assert db.execute("SELECT COUNT(*) FROM transfer WHERE run_id=?", (replayed["run_id"],)).fetchone() == (4,)
+
 
 def test_bad_improver_or_task_is_one_line_and_stores_no_run(
     quick_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -139,5 +147,64 @@ def test_experiment_runs_n_seeds_and_aggregates(
     assert len(doc["runs"]) == 2 and [row["t"] for row in doc["experiment"]["steps"]] == [0, 1]
     assert doc["experiment"]["steps"][0]["runs"] == 2
     assert all("(paired)" in run["iterations"][1]["reason"] for run in doc["runs"])
-    seeds = sorted(s for (s,) in sqlite3.connect(tmp_path / "selftaught.db").execute("SELECT seed FROM runs"))
+    seeds = sorted(s for (s,) in sqlite3.connect(tmp_path / "selftaught.db").execute(
+        "SELECT seed FROM runs WHERE kind='stop'"))
     assert seeds == [7, 8]
+
+
+def test_experiment_compares_models_side_by_side_and_replays_offline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    improvers = [fenced(hinted_improver(SEED_IMPROVER))]
+    flags = ["--improver-timeout", "5", "--json", "--runs-dir", str(tmp_path)]
+    with ScriptedServer(meta_pool=improvers, hanging=False) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        code = main(["experiment", "--task", "lpn", "--runs", "2", "--iterations", "1", "--repeats", "1",
+                     "--responses-per-call", "2", "--lm", "openai:model-a", "--lm", "openai:model-b", *flags])
+        out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [m["model"] for m in doc["models"]] == ["openai:model-a", "openai:model-b"]
+    for model in doc["models"]:
+        assert len(model["runs"]) == 2 and model["lm_calls"] > 0 and model["cost_is_estimate"]
+        step = model["experiment"]["steps"][1]
+        assert step["runs"] == 2 and step["incumbent_test"]["se"] >= 0.0
+    assert all(Path(path).exists() for path in doc["figure"]) and len(doc["figure"]) == 2
+    db = sqlite3.connect(tmp_path / "selftaught.db")
+    assert db.execute("SELECT kind, status FROM runs WHERE id=?", (doc["experiment_id"],)).fetchone() == (
+        "experiment", "finished")
+    assert sorted(lm for (lm,) in db.execute("SELECT lm FROM runs WHERE kind='stop'")) == [
+        "openai:model-a", "openai:model-a", "openai:model-b", "openai:model-b"]
+
+    # The server is gone: the experiment replays from its runs' recorded answers, with the same curves.
+    assert main(["resume", doc["experiment_id"], "--runs-dir", str(tmp_path)]) == 1
+    assert "finished; nothing to resume" in capsys.readouterr().err
+    assert main(["replay", doc["experiment_id"], "--runs-dir", str(tmp_path), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert [m["model"] for m in replayed["models"]] == ["openai:model-a", "openai:model-b"]
+    for old, new in zip(doc["models"], replayed["models"], strict=True):
+        assert new["experiment"]["steps"] == old["experiment"]["steps"]
+        assert new["lm_calls"] == 0 and new["cached_calls"] == old["lm_calls"]
+
+
+def test_an_interrupted_experiment_resumes_its_unfinished_and_missing_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--improver-timeout", "5", "--json", "--runs-dir", str(tmp_path), "--lm", "openai:fake-model"]
+    with ScriptedServer(hanging=False) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        server.fail_after = 3  # the model goes down during the first run
+        assert main(["experiment", "--task", "lpn", "--runs", "2", "--iterations", "1", "--repeats", "1",
+                     "--responses-per-call", "2", "--max-completion-tokens", "512", *flags]) == 1
+        capsys.readouterr()
+        db = sqlite3.connect(tmp_path / "selftaught.db")
+        experiment_id, status = db.execute("SELECT id, status FROM runs WHERE kind='experiment'").fetchone()
+        assert status == "failed"
+        server.fail_after = None
+        assert main(["resume", experiment_id, "--runs-dir", str(tmp_path), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+    assert len(doc["runs"]) == 2 and all(run["status"] == "finished" for run in doc["runs"])
+    assert db.execute("SELECT status FROM runs WHERE id=?", (experiment_id,)).fetchone() == ("finished",)
+    assert db.execute("SELECT COUNT(*) FROM runs WHERE kind='stop'").fetchone() == (2,)

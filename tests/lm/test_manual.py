@@ -61,3 +61,52 @@ def test_each_request_gets_its_own_files(tmp_path: Path) -> None:
         with pytest.raises(LMUnavailable):
             lm.complete(LMRequest(system="", user="same"))
     assert len(list(tmp_path.glob("*.request.json"))) == 2
+
+
+def test_waiting_says_which_file_to_answer(tmp_path: Path) -> None:
+    said: list[str] = []
+    lm = ManualLM(tmp_path, timeout_s=5, poll_s=0.01, notify=said.append)
+    helper = answer_when_asked(tmp_path, ["done"])
+    lm.complete(LMRequest(system="", user="hello", tag="t1/improve/c0/g0"))
+    helper.join()
+    assert len(said) == 1
+    assert ".answer-0.md" in said[0] and "t1/improve/c0/g0" in said[0] and f"selftaught answer {tmp_path}" in said[0]
+
+
+def test_the_deadline_is_its_own_setting_and_flag(tmp_path: Path) -> None:
+    from selftaught.cli.parser import build_parser
+    from selftaught.cli.runs import config_from
+    from selftaught.config import LMConfig
+    from selftaught.lm import get_lm
+
+    assert LMConfig().manual_timeout_s >= 3600 and LMConfig().timeout_s < LMConfig().manual_timeout_s
+    args = build_parser().parse_args(["run", "--lm", f"manual:{tmp_path}", "--manual-timeout", "7200"])
+    config = config_from(args, {})
+    assert config.lm.manual_timeout_s == 7200
+    lm = get_lm(config.lm.spec, config.lm, {}, wrap=False)
+    assert isinstance(lm, ManualLM) and lm._timeout_s == 7200
+
+
+def test_answer_lists_pending_requests_and_writes_one_from_the_editor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selftaught.cli import main
+    from selftaught.lm.manual import pending
+
+    lm = ManualLM(tmp_path, timeout_s=10, poll_s=0.01, notify=lambda line: None)
+    result: list[tuple[str, ...]] = []
+    waiting = threading.Thread(target=lambda: result.append(lm.complete(LMRequest(system="", user="q?", n=2)).texts))
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not pending(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert main(["answer", str(tmp_path), "--list"]) == 0
+    assert "2 answer(s) missing" in capsys.readouterr().out
+    monkeypatch.setenv("EDITOR", "sh -c 'printf \"first answer\" > \"$0\"'")
+    monkeypatch.delenv("VISUAL", raising=False)
+    assert main(["answer", str(tmp_path)]) == 0
+    assert main(["answer", str(tmp_path)]) == 0
+    waiting.join(timeout=5)
+    assert result == [("first answer", "first answer")]
+    assert main(["answer", str(tmp_path)]) == 0
+    assert "no requests waiting" in capsys.readouterr().out

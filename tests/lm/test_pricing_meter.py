@@ -16,20 +16,36 @@ from selftaught.records import LMRequest, LMResponse
 
 def test_prices_by_longest_prefix_and_free_backends() -> None:
     table = PriceTable()
-    assert table.price("openai:gpt-4o-mini-2024-07-18") == Price(0.15, 0.60)
-    assert table.price("openai:gpt-4o-2024-08-06") == Price(2.50, 10.00)
-    assert table.price("anthropic:claude-haiku-4-5") == Price(1.00, 5.00)
+
+    def figures(model: str) -> tuple[float, float] | None:
+        price = table.price(model)
+        return None if price is None else (price.input_usd_per_mtok, price.output_usd_per_mtok)
+
+    assert figures("openai:gpt-4o-mini-2024-07-18") == (0.15, 0.60)
+    assert figures("openai:gpt-4o-2024-08-06") == (2.50, 10.00)
+    assert figures("anthropic:claude-haiku-4-5") == (1.00, 5.00)
     assert table.price("local") == table.price("replay:run-1") == Price(0.0, 0.0)
     assert table.price("openai:my-vllm-model") is None
     assert table.cost_usd("openai:gpt-4o-mini", 1_000_000, 2_000_000) == pytest.approx(0.15 + 1.20)
+
+
+def test_every_built_in_price_says_when_and_where_from() -> None:
+    from selftaught.lm.pricing import DEFAULT_PRICES
+
+    assert all(price.as_of and price.source for price in DEFAULT_PRICES.values())
 
 
 def test_prices_from_toml(tmp_path: Path) -> None:
     path = tmp_path / "prices.toml"
     path.write_text('[prices."my-vllm-model"]\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 2.5\n')
     table = PriceTable().with_toml(path)
-    assert table.price("openai:my-vllm-model") == Price(1.0, 2.5)
-    assert table.price("openai:gpt-4o") == Price(2.50, 10.00)
+    assert table.price("openai:my-vllm-model") == Price(1.0, 2.5, source=f"from {path}")
+    assert table.price("openai:gpt-4o") == PriceTable().price("openai:gpt-4o")
+    path.write_text('[prices."gpt-4o"]\ninput_usd_per_mtok = 2\noutput_usd_per_mtok = 8\n'
+                    'cached_input_usd_per_mtok = 0.5\nas_of = 2026-01-15\nsource = "pricing page"\n')
+    refreshed = PriceTable().with_toml(path).price("openai:gpt-4o-2024-08-06")
+    assert refreshed == Price(2.0, 8.0, 0.5, None, "2026-01-15", "pricing page")
+    assert "pricing page, as of 2026-01-15" in refreshed.describe()
     path.write_text('[prices."x"]\ninput_usd_per_mtok = -1\noutput_usd_per_mtok = 2\n')
     with pytest.raises(ConfigError, match="non-negative"):
         PriceTable().with_toml(path)
