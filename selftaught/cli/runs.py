@@ -16,8 +16,8 @@ from selftaught.experiments.cost import bound
 from selftaught.lm.registry import default_spec
 from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
-from selftaught.store.splits import default_secret, set_default_secret
 from selftaught.store.runstore import RunRow
+from selftaught.store.splits import default_secret, set_default_secret
 from selftaught.tasks import get_task
 from selftaught.tasks import list_tasks as installed_tasks
 from selftaught.tasks.registry import describe_task

@@ -7,11 +7,13 @@ budgets.lm_calls`` LM calls of at most ``R = budgets.responses_per_call`` sample
 - a *downstream run* (an improver improving a task's solution) spends at most ``L`` calls and
   ``L * R`` samples; its utility calls only run solutions;
 - the meta-utility of an improver is ``repeats`` downstream runs;
-- STOP step 0 scores the seed: ``repeats`` downstream runs;
+- STOP step 0 scores the seed: ``repeats`` downstream runs for val and ``repeats`` more for test;
 - STOP step t >= 1 runs the incumbent on its own source with the meta-utility as its utility
   (``L`` calls of its own, and up to ``U`` meta-utility calls of ``repeats`` downstream runs
-  each), then scores the candidate (``repeats`` downstream runs; twice that under ``accept =
-  "paired"``, which re-scores the incumbent on the same repeats);
+  each), then scores the candidate on test (``repeats`` runs) and on val as the acceptance rule
+  asks: ``repeats`` runs under ``best`` and ``paper``, twice that under ``paired`` (the incumbent
+  is run again on the same repeats), and up to twice ``max(max_repeats, repeats)`` under
+  ``sequential``;
 - ``improve``: 1 downstream run; ``score``: tasks x repeats; ``transfer``: improvers x tasks x runs;
   ``baseline``: runs (3 x runs with ``--match``: the usage measurement and both columns).
 
@@ -69,8 +71,9 @@ def stop_steps(config: RunConfig) -> tuple[Counts, Counts]:
     budgets = config.budgets
     meta = downstream(config, config.repeats)
     own = Counts(0, budgets.lm_calls, budgets.lm_calls * budgets.responses_per_call, budgets.lm_calls)
-    scoring = meta.times(2 if config.accept == "paired" else 1)
-    return meta, own + meta.times(budgets.utility_calls) + scoring
+    val_runs = {"paired": 2 * config.repeats, "sequential": 2 * max(config.max_repeats, config.repeats)}
+    val = downstream(config, val_runs.get(config.accept, config.repeats))
+    return meta.times(2), own + meta.times(budgets.utility_calls) + val + meta
 
 
 @dataclass(frozen=True)

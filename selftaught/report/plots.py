@@ -140,16 +140,16 @@ def plot_safety(counts: list[SafetyCount], out_base: Path) -> list[Path]:
         return _save(fig, out_base)
 
 
-def plot_models(curves: Mapping[str, Sequence[tuple[int, float, float]]], out_base: Path) -> list[Path]:
+def plot_models(curves: Mapping[str, Sequence[tuple[int, float, float | None]]], out_base: Path) -> list[Path]:
     """Models side by side: one line per model of ``(t, mean, se)`` points (test meta-utility per step,
-    mean ± se over runs), with error bars."""
+    mean ± se over runs), with error bars (none where se is None: a single run)."""
     with _figure(5.5, 3.6) as (fig, axes):
         from matplotlib.ticker import MaxNLocator
 
         ax = axes[0]
         for model, points in curves.items():
             if points:
-                ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] or 0.0 for p in points],
                             marker="o", markersize=3, capsize=3, linewidth=1.4, label=model)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title("test meta-utility per step (mean ± se over runs)")

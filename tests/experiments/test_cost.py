@@ -30,24 +30,28 @@ def improve_algorithm(initial_solution, utility, language_model):
 
 
 def _stop_arithmetic(t: int, repeats: int, lm_calls: int, samples_per_call: int, utility_calls: int,
-                     paired: bool = False) -> tuple[int, int]:
-    """LM calls and samples of a STOP run, counted the long way round (an oracle independent of the module)."""
+                     val_runs: int) -> tuple[int, int]:
+    """LM calls and samples of a STOP run, counted the long way round (an oracle independent of the module);
+    ``val_runs``: the downstream runs the acceptance rule may spend on val per step."""
     calls = 0
-    calls += repeats * lm_calls  # step 0: the seed's meta-utility
+    calls += 2 * repeats * lm_calls  # step 0: the seed's val and test estimates, from separate runs
     for _ in range(t):
         calls += lm_calls  # the incumbent improving itself
         calls += utility_calls * repeats * lm_calls  # each meta-utility call it makes
-        calls += repeats * lm_calls * (2 if paired else 1)  # scoring the candidate (and the incumbent)
+        calls += val_runs * lm_calls  # the candidate on val (and the incumbent on the same repeats)
+        calls += repeats * lm_calls  # the candidate on test
     return calls, calls * samples_per_call
 
 
-@pytest.mark.parametrize("accept", ["best", "paired"])
+@pytest.mark.parametrize("accept", ["best", "paper", "paired", "sequential"])
 def test_the_bound_is_the_budgets_arithmetic(accept: str) -> None:
     config = RunConfig.from_dict({**load_toml(PAPER), "accept": accept, "lm": {"spec": "openai:gpt-4o"}})
     found = bound("run", config, [get_task("lpn")], PriceTable())
     budgets = config.budgets
-    calls, samples = _stop_arithmetic(config.iterations, config.repeats, budgets.lm_calls,
-                                      budgets.responses_per_call, budgets.utility_calls, accept == "paired")
+    k = config.repeats
+    val_runs = {"best": k, "paper": k, "paired": 2 * k, "sequential": 2 * max(k, config.max_repeats)}[accept]
+    calls, samples = _stop_arithmetic(config.iterations, k, budgets.lm_calls,
+                                      budgets.responses_per_call, budgets.utility_calls, val_runs)
     assert (found.total.lm_calls, found.total.samples) == (calls, samples)
     assert found.requests == samples and found.completion_tokens == samples * config.lm.max_tokens
     price = PriceTable().price("openai:gpt-4o")
@@ -71,7 +75,7 @@ def test_dry_run_of_the_paper_config_prints_calls_tokens_and_dollars_and_stores_
     assert main(["run", "--config", str(PAPER), "--lm", "openai:gpt-4o", "--dry-run", "--runs-dir",
                  str(runs_dir)]) == 0
     out = capsys.readouterr().out
-    calls, samples = _stop_arithmetic(4, 5, 4, 6, 25)
+    calls, samples = _stop_arithmetic(4, 5, 4, 6, 25, val_runs=5)  # paper.toml: accept = "paper"
     assert f"{calls:,} LM calls" in out and f"{samples:,} samples" in out
     assert f"{samples * 4096:,} completion tokens" in out
     assert re.search(r"at most \$[\d,]+\.\d\d worst case, about \$[\d,]+\.\d\d", out)
@@ -87,7 +91,7 @@ def test_dry_run_of_the_paper_config_prints_calls_tokens_and_dollars_and_stores_
 @pytest.mark.slow
 def test_improvers_that_spend_everything_use_exactly_the_bounded_samples(tmp_path: Path) -> None:
     config = RunConfig.from_dict({
-        "iterations": 1, "repeats": 2, "lm": {"spec": "scripted"},
+        "iterations": 1, "repeats": 2, "accept": "best", "lm": {"spec": "scripted"},
         "budgets": {"lm_calls": 1, "responses_per_call": 2, "utility_calls": 2, "improver_timeout_s": 30},
     })
     found = bound("run", config, [get_task("lpn")], PriceTable())
@@ -96,8 +100,8 @@ def test_improvers_that_spend_everything_use_exactly_the_bounded_samples(tmp_pat
     store = RunStore.in_dir(tmp_path)
     tags = [row[0] for row in store._db.execute("SELECT tag FROM lm_calls WHERE run_id=?", (summary.run_id,))]
     budget_calls = {tag.rsplit("/g", 1)[0] for tag in tags}
-    assert summary.completions == found.total.samples == 18
-    assert len(budget_calls) == found.total.lm_calls == 9
+    assert summary.completions == found.total.samples == 26
+    assert len(budget_calls) == found.total.lm_calls == 13
     assert summary.lm_calls <= found.requests
 
 
