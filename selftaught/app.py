@@ -35,6 +35,7 @@ from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.store.splits import (
     RunSplit,
     default_secret,
+    predates_splits,
     record_split,
     remember_secret,
     run_splits,
@@ -119,7 +120,7 @@ class Session:
     config: RunConfig
     broker: Broker
     recorder: RunRecorder
-    secret: SplitSecret
+    secret: SplitSecret | None  # None: a run made before secret splits, whose val/test were public
 
     def task(self, spec: str) -> Task:
         """The task ``spec`` names, bound to this run's secret and scoring, recorded in the run.
@@ -130,7 +131,8 @@ class Session:
         params = dict(getattr(task, "params", {}))
         fingerprint = instances_fingerprint((split, task.instances(split)) for split in SPLITS)
         wanted = RunSplit(str(getattr(task, "spec", spec)), params, self.config.scoring,
-                          self.secret.fingerprint if getattr(task, "secret", None) else "", fingerprint)
+                          self.secret.fingerprint if self.secret and getattr(task, "secret", None) else "",
+                          fingerprint)
         stored = record_split(self.store, self.run_id, wanted)
         if stored != wanted:
             raise TaskError(f"run {self.run_id} scored {stored.task} on instances {stored.instances} "
@@ -218,9 +220,15 @@ def open_session(
         store.set_status(run_id, status, message)
 
 
-def run_secret(store: RunStore, config: RunConfig, run_id: str | None = None) -> SplitSecret:
+def run_secret(store: RunStore, config: RunConfig, run_id: str | None = None) -> SplitSecret | None:
     """The split secret a run uses: the one ``run_id`` recorded, else ``config.secret_file``'s,
-    else the store's own (made at random on first use). Every secret used is kept in the store."""
+    else the store's own (made at random on first use). Every secret used is kept in the store.
+
+    ``None`` for a run that scored before secret splits existed: it goes on (or is replayed) on the
+    public splits it started with, so its numbers stay comparable with themselves.
+    """
+    if run_id and predates_splits(store, run_id):
+        return None
     recorded = {row.secret for row in run_splits(store, run_id)} - {""} if run_id else set()
     if len(recorded) > 1:
         raise ConfigError(f"run {run_id} recorded several split secrets: {', '.join(sorted(recorded))}")

@@ -102,7 +102,8 @@ def _provenance(session: app.Session) -> dict[str, Any]:
     """What a result was scored on: the scoring, the split secret's fingerprint, and per task spec
     the fingerprint of its instances (equal fingerprints: the same instances, on any machine)."""
     instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
-    return {"scoring": session.config.scoring, "secret": session.secret.fingerprint, "instances": instances}
+    secret = session.secret.fingerprint if session.secret else ""
+    return {"scoring": session.config.scoring, "secret": secret, "instances": instances}
 
 
 def _bound(session: app.Session, specs: list[str]) -> list[Task]:

@@ -16,8 +16,8 @@ from typing import Any
 from selftaught.errors import StoreError
 from selftaught.store.runstore import RunStore
 
-__all__ = ["RunSplit", "default_secret", "record_split", "remember_secret", "run_splits", "secret_by_fingerprint",
-           "set_default_secret"]
+__all__ = ["RunSplit", "default_secret", "predates_splits", "record_split", "remember_secret", "run_splits",
+           "secret_by_fingerprint", "set_default_secret"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,12 @@ def record_split(store: RunStore, run_id: str, split: RunSplit) -> RunSplit:
                    (run_id, split.task, json.dumps(split.params), split.scoring, split.secret, split.instances,
                     time.time()))
     return next(row for row in run_splits(store, run_id) if row.task == split.task)
+
+
+def predates_splits(store: RunStore, run_id: str) -> bool:
+    """Whether ``run_id`` scored something but recorded no split (a run made before secret splits)."""
+    scored = store._db.execute("SELECT 1 FROM evaluations WHERE run_id=? LIMIT 1", (run_id,)).fetchone()
+    return scored is not None and not run_splits(store, run_id)
 
 
 def run_splits(store: RunStore, run_id: str) -> list[RunSplit]:

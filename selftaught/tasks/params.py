@@ -63,8 +63,10 @@ def _is_path(name: str) -> bool:
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     """Split ``NAME[:key=value,...]`` into the name and the raw values (a path keeps any colon)."""
     spec = spec.strip()
-    name, sep, rest = spec.partition(":")
-    if not sep or _is_path(spec) and not _is_path(name):
+    if spec.endswith(".py"):  # a task file path, whatever colons it holds
+        return spec, {}
+    name, sep, rest = spec.rpartition(":") if _is_path(spec) else spec.partition(":")
+    if not sep or not name:
         return spec, {}
     values: dict[str, str] = {}
     for item in rest.split(","):

@@ -15,7 +15,7 @@ from selftaught.store.splits import RunSplit, record_split, run_splits
 from selftaught.tasks.secret import SplitSecret
 
 
-def _session(store: RunStore, run_id: str, config: RunConfig, secret: SplitSecret) -> app.Session:
+def _session(store: RunStore, run_id: str, config: RunConfig, secret: SplitSecret | None) -> app.Session:
     broker: Any = None  # Session.task needs no broker
     return app.Session(store, run_id, config, broker, RunRecorder(store, run_id), secret)
 
@@ -60,3 +60,16 @@ def test_a_missing_secret_is_one_clear_error(tmp_path: Path) -> None:
     record_split(store, run_id, RunSplit("lpn", {}, "normalised", "0" * 16, "f" * 16))
     with pytest.raises(StoreError, match="no split secret 0000000000000000 .*secret import"):
         app.run_secret(store, RunConfig(), run_id)
+
+
+def test_a_run_made_before_secret_splits_keeps_its_public_splits(tmp_path: Path) -> None:
+    store = RunStore.in_dir(tmp_path)
+    run_id = store.create_run("lpn", "scripted", 0, {}, [])
+    program = store.add_program(run_id, "solution", "def algorithm(a, b, c):\n    return [0] * len(c)\n")
+    RunRecorder(store, run_id).evaluation(program, "t0", "lpn", "val", 0.5, 20, 0, "", 0.1)
+    assert app.run_secret(store, RunConfig(), run_id) is None
+    session = _session(store, run_id, RunConfig(), None)
+    from selftaught.tasks import get_task
+
+    assert session.task("lpn").instances("val")[0] == get_task("lpn").instances("val")[0]
+    assert run_splits(store, run_id)[0].secret == ""

@@ -59,6 +59,8 @@ def test_bad_specs_are_one_clear_error(spec: str, message: str) -> None:
 
 def test_task_files_take_no_parameters() -> None:
     assert parse_spec(f"{EXAMPLE}") == (str(EXAMPLE), {})
+    assert parse_spec("dir:with:colons/task.py") == ("dir:with:colons/task.py", {})
+    assert parse_spec("dir/task.py:size=3") == ("dir/task.py", {"size": "3"})
     with pytest.raises(TaskError, match="takes no parameters"):
         get_task(f"{EXAMPLE}:size=3")
 
