@@ -29,13 +29,14 @@ from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.tasks import get_task
 
-__all__ = ["RunSummary", "Session", "open_session", "resume_run", "start_run", "summarize"]
+__all__ = ["RunInterrupted", "RunSummary", "Session", "open_session", "resume_run", "start_run", "summarize"]
 
 CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
 
 Notify = Callable[[str], None]
 OnIteration = Callable[[Iteration], None]
 OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program" or "event"
+OnOpen = Callable[[str, str], None]  # called with the run id and the store's path once the run exists
 LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
 SandboxFactory = Callable[[RunConfig], Sandbox]
 
@@ -66,6 +67,15 @@ class RunSummary:
             "cost_usd": self.cost_usd,
             "message": self.message,
         }
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: a ``KeyboardInterrupt`` that knows which run (and kind) it stopped."""
+
+    def __init__(self, run_id: str, kind: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ def open_session(
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> Iterator[Session]:
     """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
 
@@ -122,6 +133,7 @@ def open_session(
         notify(f"run {run_id} in {store.path}")
     else:
         store.set_status(run_id, "running")
+    on_open(run_id, store.path)
     recorder = RunRecorder(store, run_id, on_record)
     status, message = "failed", ""
     try:
@@ -137,9 +149,9 @@ def open_session(
         status = "finished"
     except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
         status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status, message = "stopped", f"interrupted; resume with: selftaught resume {run_id}"
-        raise
+        raise RunInterrupted(run_id, kind) from exc
     except SelftaughtError as exc:
         message = str(exc)
         raise
@@ -156,11 +168,12 @@ def start_run(
     on_record: OnRecord = lambda kind: None,
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> RunSummary:
     """Create a STOP run in ``runs_dir`` and run it to the end."""
     task = get_task(config.task)
     with open_session(config, runs_dir, env, notify=notify, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox) as session:
+                      make_sandbox=make_sandbox, on_open=on_open) as session:
         _loop(session, task, on_iteration)
     return summarize(session.store, session.run_id)
 
@@ -175,6 +188,7 @@ def resume_run(
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
     caps: Mapping[str, float | int] | None = None,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> RunSummary:
     """Continue ``run_id`` after its last finished step, with the config it was started with.
 
@@ -196,7 +210,7 @@ def resume_run(
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
     with open_session(config, runs_dir, env, run_id=run_id, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox) as session:
+                      make_sandbox=make_sandbox, on_open=on_open) as session:
         _loop(session, task, on_iteration)
     return summarize(store, run_id)
 
@@ -211,7 +225,11 @@ def _loop(session: Session, task: Any, on_iteration: OnIteration) -> None:
             store.add_event(run_id, "scan_failed", f"{type(exc).__name__}: {exc}")
         on_iteration(row)
 
-    run_loop(session.broker, task, session.config, session.recorder, store.iterations(run_id), after_step)
+    history = store.iterations(run_id)
+    if not history:  # u(s), the initial solution's score, for every progress line and the verdict
+        for split in ("val", "test"):
+            session.broker.evaluate(task.initial_solution, task, split, f"initial/{split}")
+    run_loop(session.broker, task, session.config, session.recorder, history, after_step)
 
 
 def _replay_lm(store: RunStore, spec: str) -> LanguageModel:

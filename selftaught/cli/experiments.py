@@ -32,9 +32,11 @@ from selftaught.experiments import (
     select_improver,
     transfer_table,
 )
+from selftaught.experiments.apply import ImproveResult, ImproverScore
 from selftaught.experiments.tables import experiment_rich, improve_rich, score_rich, transfer_rich, write_csv
+from selftaught.experiments.transfer import TransferTable
 from selftaught.improver import SEED_IMPROVER
-from selftaught.progress import ProgressView
+from selftaught.progress import ProgressView, verdict
 from selftaught.store import DB_NAME, RunStore
 from selftaught.tasks import get_task
 from selftaught.tasks.base import Task
@@ -49,8 +51,44 @@ class _Improver:
     origin: str
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+def _view(activity: str) -> ProgressView:
+    """Progress on stderr for a command without loop steps: a live status on a terminal, else a plain
+    line every 30 s; ``session`` kwargs wire it to the run it shows."""
+    view = ProgressView(0)
+    view.activity = activity
+    return view
+
+
+def _session_kwargs(view: ProgressView) -> dict[str, Any]:
+    return {"notify": view.line, "on_record": view.record, "on_open": view.watch}
+
+
+def _explain(view: ProgressView, prefix: str) -> None:
+    """The one-line account of what went wrong under ``prefix`` in the command's run, if anything did."""
+    why = view.breakdown(prefix)
+    if why is not None and why.anything_wrong:
+        view.line(f"why: {why.summary()}")
+
+
+def _improve_verdict(result: ImproveResult) -> str:
+    if result.solution is None:
+        return f"the improver returned no solution ({result.reason}), so nothing beat the initial solution"
+    if result.val > result.initial_val or result.test > result.initial_test:
+        return (f"the new solution scores val {result.val:.3f} / test {result.test:.3f} against u(s) "
+                f"{result.initial_val:.3f} / {result.initial_test:.3f}")
+    return (f"nothing beat the initial solution: the new one scores val {result.val:.3f} / test {result.test:.3f}, "
+            f"u(s) {result.initial_val:.3f} / {result.initial_test:.3f}")
+
+
+def _score_verdict(score: ImproverScore) -> str:
+    beaten = [t.task for t in score.tasks if t.raw.mean > t.initial.mean]
+    if not beaten:
+        return f"{score.improver}: nothing beat the initial solution on any task ({score.split} split)"
+    return f"{score.improver}: beat the initial solution on {', '.join(beaten)} ({score.split} split)"
+
+
+def _table_verdict(table: TransferTable) -> list[str]:
+    return [_score_verdict(column.score) for column in table.columns]
 
 
 def _resolve(spec: str, runs_dir: Path, rule: str) -> _Improver:
@@ -121,11 +159,14 @@ def improve(args: argparse.Namespace, env: dict[str, str]) -> int:
     chosen = _resolve(args.improver, args.runs_dir, args.rule)
     config = _config(args, env, task.name)
     result = None
-    with app.open_session(config, args.runs_dir, env, kind="improve", notify=_stderr().print) as session:
+    view = _view(f"applying {chosen.label} to {task.name}")
+    with view, app.open_session(config, args.runs_dir, env, kind="improve", **_session_kwargs(view)) as session:
         session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
         result = improve_once(session.broker, task, chosen.source, "improve")
     if result is None:
         raise _stopped(session.store, session.run_id)
+    _explain(view, "improve/")
+    view.line(f"result: {_improve_verdict(result)}")
     _emit(args.json, {"run_id": session.run_id, "improver": chosen.label, "origin": chosen.origin,
                       **result.to_json()}, improve_rich(result))
     if not args.json and result.solution is not None:
@@ -140,12 +181,15 @@ def score(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = _config(args, env, ",".join(t.name for t in tasks))
     _positive(config.repeats, "--repeats")
     result = None
-    with app.open_session(config, args.runs_dir, env, kind="score", notify=_stderr().print) as session:
+    view = _view(f"scoring {chosen.label} on {len(tasks)} task(s) x {config.repeats} runs")
+    with view, app.open_session(config, args.runs_dir, env, kind="score", **_session_kwargs(view)) as session:
         session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
         result = score_improver(session.broker, tasks, chosen.source, config.repeats, "score", split=args.split,
                                 name=chosen.label)
     if result is None:
         raise _stopped(session.store, session.run_id)
+    _explain(view, "score/")
+    view.line(f"result: {_score_verdict(result)}")
     _emit(args.json, {"run_id": session.run_id, "origin": chosen.origin, **result.to_json()}, score_rich(result))
     return 0
 
@@ -162,7 +206,8 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise ConfigError(f"an improver is listed twice in --improvers {args.improvers}")
     config = _config(args, env, ",".join(t.name for t in tasks), repeats=runs)
     table = None
-    with app.open_session(config, args.runs_dir, env, kind="transfer", notify=_stderr().print) as session:
+    view = _view(f"transfer: {len(chosen)} improver(s) x {len(tasks)} task(s) x {runs} runs")
+    with view, app.open_session(config, args.runs_dir, env, kind="transfer", **_session_kwargs(view)) as session:
         for c in chosen:
             session.recorder.event("improver_selected", f"{c.label}: {c.origin}")
         table = transfer_table(session.broker, tasks, {c.label: c.source for c in chosen}, runs, "transfer",
@@ -170,6 +215,9 @@ def transfer(args: argparse.Namespace, env: dict[str, str]) -> int:
         record_transfer(session.store, session.run_id, table)
     if table is None:
         raise _stopped(session.store, session.run_id)
+    _explain(view, "transfer/")
+    for text in _table_verdict(table):
+        view.line(f"result: {text}")
     if args.csv:
         write_csv(table, args.csv)
     _emit(args.json, {"run_id": session.run_id, **table.to_json()}, transfer_rich(table))
@@ -185,7 +233,8 @@ def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
     matched = _resolve(args.match, args.runs_dir, args.rule) if args.match else None
     config = _config(args, env, task.name, repeats=runs)
     table, usage = None, None
-    with app.open_session(config, args.runs_dir, env, kind="baseline", notify=_stderr().print) as session:
+    view = _view(f"baseline {args.kind} on {task.name} x {runs} runs")
+    with view, app.open_session(config, args.runs_dir, env, kind="baseline", **_session_kwargs(view)) as session:
         improvers, origins = {}, {}
         if matched is not None:
             usage = measure_usage(session.broker, session.store, session.run_id, task, matched.source, runs,
@@ -200,6 +249,9 @@ def baseline(args: argparse.Namespace, env: dict[str, str]) -> int:
         record_transfer(session.store, session.run_id, table)
     if table is None:
         raise _stopped(session.store, session.run_id)
+    _explain(view, "baseline/")
+    for text in _table_verdict(table):
+        view.line(f"result: {text}")
     document = {"run_id": session.run_id, "kind": args.kind, "matched_usage": usage and usage.to_json(),
                 **table.to_json()}
     _emit(args.json, document, transfer_rich(table))
@@ -219,7 +271,9 @@ def experiment(args: argparse.Namespace, env: dict[str, str]) -> int:
         view = ProgressView(seeded.iterations)
         view.line(f"experiment run {index + 1}/{runs}, seed {seeded.seed}")
         with view:
-            summaries.append(app.start_run(seeded, args.runs_dir, env, view.iteration, view.line, view.record))
+            summaries.append(app.start_run(seeded, args.runs_dir, env, view.iteration, view.line, view.record,
+                                           on_open=view.watch))
+        view.line(f"run {summaries[-1].run_id}: {verdict(summaries[-1].iterations, view.initial())}")
         if summaries[-1].message:
             view.line(summaries[-1].message)
     table = aggregate(summaries)

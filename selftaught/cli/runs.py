@@ -11,7 +11,7 @@ from selftaught import app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError
 from selftaught.lm.registry import default_spec
-from selftaught.progress import ProgressView
+from selftaught.progress import ProgressView, verdict
 from selftaught.store import DB_NAME, RunStore
 from selftaught.tasks import list_tasks as installed_tasks
 
@@ -63,11 +63,12 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = config_from(args, env)
     view = ProgressView(config.iterations)
     if not args.lm:
-        note = " (the embedded offline model: it shows the pipeline, not good results)" \
-            if config.lm.spec == "local" else ""
+        note = " (an embedded offline model: small, so expect modest results)" \
+            if config.lm.spec.startswith("local") else ""
         view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
     with view:
-        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
+        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
+                                on_open=view.watch)
     return _report(summary, args.json, view)
 
 
@@ -78,7 +79,7 @@ def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
                                             ("max_calls", args.max_lm_calls)) if value is not None}
     with view:
         summary = app.resume_run(args.run_id, args.runs_dir, env, view.iteration, view.line, view.record,
-                                 caps=caps)
+                                 caps=caps, on_open=view.watch)
     return _report(summary, args.json, view)
 
 
@@ -97,7 +98,8 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
     view = ProgressView(config.iterations)
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:
-        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record)
+        summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
+                                on_open=view.watch)
     return _report(summary, args.json, view)
 
 
@@ -105,10 +107,14 @@ def _report(summary: app.RunSummary, as_json: bool, view: ProgressView) -> int:
     if as_json:
         print(json.dumps(summary.to_json()))
     else:
+        steps = [row.t for row in summary.iterations]
+        done = "no step" if not steps else "seed step 0 only" if steps == [0] else \
+            f"seed step 0 + {len([t for t in steps if t > 0])} of {view.total} steps"
         view.line(
-            f"run {summary.run_id} {summary.status}: {len(summary.iterations)} steps, "
+            f"run {summary.run_id} {summary.status}: {done}, "
             f"{summary.lm_calls} LM calls, {summary.completions} completions, ${summary.cost_usd:.4f}"
         )
+        view.line(f"result: {verdict(summary.iterations, view.initial())}")
     if summary.message:
         view.line(summary.message)
     return 0
@@ -126,14 +132,15 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
     for row in store.list_runs():
         steps = store.iterations(row.id)
         best = max((s.val for s in steps if s.accepted and s.val is not None), default=None)
-        rows.append({"run_id": row.id, "status": row.status, "task": row.task, "lm": row.lm, "steps": len(steps),
-                     "best_val": best})
+        rows.append({"run_id": row.id, "kind": row.kind, "status": row.status, "task": row.task, "lm": row.lm,
+                     "steps": len(steps), "best_val": best})
     if args.json:
         print(json.dumps(rows))
     for item in [] if args.json else rows:
         best_text = "-" if item["best_val"] is None else f"{item['best_val']:.3f}"
-        print(f"{item['run_id']}  {item['status']:<8}  task={item['task']}  lm={item['lm']}  "
-              f"steps={item['steps']}  best_val={best_text}")
+        # steps and best val belong to STOP runs; other kinds keep their results in their own tables
+        loop = f"  steps={item['steps']}  best_val={best_text}" if item["kind"] == "stop" else ""
+        print(f"{item['run_id']}  {item['kind']:<10}  {item['status']:<8}  task={item['task']}  lm={item['lm']}{loop}")
     return 0
 
 

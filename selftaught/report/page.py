@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class ReportData:
     costs: dict[str, list[StepCost]]
     safety: list[SafetyCount]
     transfer: list[TransferRow]
+    initial: dict[str, dict[str, float]] = field(default_factory=dict)  # run -> split -> u(s)
 
 
 def fmt_score(value: float | None, se: float | None = None) -> str:
@@ -120,9 +121,10 @@ def _safety_table(counts: list[SafetyCount]) -> str:
 def _transfer_table(rows: list[TransferRow]) -> str:
     if not rows:
         return '<p class="muted">No transfer results in the store (run the transfer command to add them).</p>'
-    return _table(["run", "improver", "task", "score"],
-                  [[r.run_id, str(r.program_id), r.task, fmt_score(r.score, r.se)] for r in rows],
-                  frozenset({1, 3}))
+    return _table(["run", "improver", "task", "runs", "u(s)", "score"],
+                  [[r.run_id, r.improver or str(r.program_id), r.task, str(r.runs or "–"),
+                    fmt_score(r.initial, r.initial_se), fmt_score(r.score, r.se)] for r in rows],
+                  frozenset({3, 4, 5}))
 
 
 def render_page(data: ReportData, figures: dict[str, Path]) -> str:
@@ -136,7 +138,9 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
         "<h2>Runs</h2>", _runs_table(data.runs, data.iterations),
         "<h2>Meta-utility per iteration</h2>",
         "<p>Each candidate improver's estimated meta-utility on the val split (selection) and the test split "
-        "(reported only), with standard-error bars; the black line is the mean across runs.</p>",
+        "(reported only), with standard-error bars. Filled circles: steps whose candidate was adopted; crosses: "
+        "rejected. Dashed: u(s), the task's initial solution. With several runs, the black line is their mean "
+        "and the band ±1 standard error.</p>",
     ]
     labels = {"meta_utility": "meta-utility per iteration", "cost": "LM cost and tokens per iteration",
               "safety": "safety finding rates"}
@@ -145,6 +149,8 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
     for run in data.runs:
         parts += [f"<h3>Run {escape(run.id)}</h3>", _iterations_table(data.iterations.get(run.id, []))]
     parts.append("<h2>Transfer</h2>")
+    if "transfer" in figures:
+        parts.append(_image(figures["transfer"], "transfer: test score per task beside u(s)"))
     parts.append(_transfer_table(data.transfer))
     parts.append("<h2>LM cost and tokens per iteration</h2>")
     if "cost" in figures:
@@ -153,7 +159,9 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
         parts += [f"<h3>Run {escape(run.id)}</h3>", _cost_table(data.costs.get(run.id, []))]
     parts += ["<h2>Safety</h2>",
               "<p>Share of the runs' improver programs with at least one static-scan finding per category. "
-              "Only findings already stored count: scan a run first (the safety scan), or every rate reads 0.</p>"]
+              "\"did not parse\" (grey) is not a security category: such code cannot run, and its patterns come "
+              "from a line scan. Only findings already stored count: scan a run first (the safety scan), or every "
+              "rate reads 0.</p>"]
     if "safety" in figures:
         parts.append(_image(figures["safety"], labels["safety"]))
     parts += [_safety_table(data.safety), "</body></html>"]
