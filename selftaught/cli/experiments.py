@@ -73,11 +73,14 @@ def _explain(view: ProgressView, prefix: str) -> None:
 def _improve_verdict(result: ImproveResult) -> str:
     if result.solution is None:
         return f"the improver returned no solution ({result.reason}), so nothing beat the initial solution"
-    if result.val > result.initial_val or result.test > result.initial_test:
-        return (f"the new solution scores val {result.val:.3f} / test {result.test:.3f} against u(s) "
-                f"{result.initial_val:.3f} / {result.initial_test:.3f}")
-    return (f"nothing beat the initial solution: the new one scores val {result.val:.3f} / test {result.test:.3f}, "
-            f"u(s) {result.initial_val:.3f} / {result.initial_test:.3f}")
+    scores = (f"val {result.val:.3f} / test {result.test:.3f} against u(s) {result.initial_val:.3f} / "
+              f"{result.initial_test:.3f}")
+    better = [split for split, new, old in (("val", result.val, result.initial_val),
+                                            ("test", result.test, result.initial_test)) if new > old]
+    if not better:
+        return f"nothing beat the initial solution: the new one scores {scores}"
+    where = "val and test" if len(better) == 2 else f"{better[0]} only"
+    return f"the new solution beats the initial solution on {where}: {scores}"
 
 
 def _score_verdict(score: ImproverScore) -> str:

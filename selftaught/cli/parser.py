@@ -15,7 +15,6 @@ class _Parser(argparse.ArgumentParser):
     """Errors as one line pointing at the help of the command that was given (``selftaught run --help``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
         self.commands: dict[str, argparse.ArgumentParser] = {}
 
@@ -77,7 +76,9 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool) -> None:
         parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
     else:
         parser.set_defaults(task=None, iterations=None, repeats=None, accept=None)
-    parser.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID")
+    parser.add_argument("--lm", help="openai:MODEL | anthropic:MODEL | local (the best installed embedded model) "
+                                     "| local:qwen2.5-coder-1.5b | local:smollm2-135m | local:PATH.gguf | manual:DIR "
+                                     "| replay:RUN_ID (default: from the environment)")
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
     if loop:
         parser.add_argument("--accept", choices=["best", "paper", "paired"], help="acceptance rule (default: best)")

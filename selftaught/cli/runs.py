@@ -10,6 +10,7 @@ from typing import Any
 from selftaught import app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError
+from selftaught.lm.bundled import default_model, find_model
 from selftaught.lm.registry import default_spec
 from selftaught.progress import ProgressView, verdict
 from selftaught.store import DB_NAME, RunStore
@@ -63,13 +64,24 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     config = config_from(args, env)
     view = ProgressView(config.iterations)
     if not args.lm:
-        note = " (an embedded offline model: small, so expect modest results)" \
-            if config.lm.spec.startswith("local") else ""
-        view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
+        view.line(f"language model: {config.lm.spec}{_local_note(config.lm.spec)}; choose another with --lm")
     with view:
         summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
                                 on_open=view.watch)
     return _report(summary, args.json, view)
+
+
+def _local_note(spec: str) -> str:
+    """What ``local`` / ``local:NAME`` stands for, said once at the start of a run."""
+    prefix, _, rest = spec.partition(":")
+    if prefix != "local":
+        return ""
+    model = find_model(rest) if rest else default_model()
+    if model is None:
+        return " (an embedded GGUF model, offline)"
+    small = "; it shows the pipeline, not good results" if model.name == "smollm2-135m" else \
+        "; a small model, so expect modest results"
+    return f" = {model.title}, embedded and offline{small}"
 
 
 def resume(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -28,7 +28,19 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["INFORMATIONAL", "figure", "plot_cost", "plot_meta_utility", "plot_safety", "save"]
+__all__ = [
+    "INFORMATIONAL",
+    "cost_figure",
+    "figure",
+    "labels_for",
+    "meta_utility_figure",
+    "plot_cost",
+    "plot_meta_utility",
+    "plot_safety",
+    "run_label",
+    "safety_figure",
+    "save",
+]
 
 INFORMATIONAL = {"parse_error": "did not parse"}
 """Finding categories that are not security findings, drawn apart (grey) in the safety chart."""
@@ -38,14 +50,21 @@ _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#
 
 
 @contextmanager
-def figure(width_in: float, height_in: float, ncols: int = 1) -> Iterator[tuple[Figure, list[Axes]]]:
-    """A constrained-layout figure with ``ncols`` axes, under fixed rc settings (reproducible SVG)."""
+def _rc() -> Iterator[None]:
     try:
         import matplotlib
-        from matplotlib.figure import Figure
     except ImportError as exc:
         raise ConfigError("the report needs matplotlib: pip install 'selftaught[report]'") from exc
     with matplotlib.rc_context({"svg.hashsalt": "selftaught", "svg.fonttype": "path", "font.size": 9}):
+        yield
+
+
+@contextmanager
+def figure(width_in: float, height_in: float, ncols: int = 1) -> Iterator[tuple[Figure, list[Axes]]]:
+    """A constrained-layout figure with ``ncols`` axes, under fixed rc settings (reproducible SVG)."""
+    with _rc():
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(width_in, height_in), layout="constrained")
         axes = fig.subplots(1, ncols, squeeze=False)[0]
         yield fig, list(axes)
@@ -54,11 +73,12 @@ def figure(width_in: float, height_in: float, ncols: int = 1) -> Iterator[tuple[
 def save(fig: Figure, out_base: Path) -> list[Path]:
     """Write the figure as ``out_base``.png and .svg (no dates inside: the files are reproducible)."""
     written = []
-    for fmt in ("png", "svg"):
-        path = out_base.with_suffix(f".{fmt}")
-        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, format=fmt, dpi=120, metadata=metadata)
-        written.append(path)
+    with _rc():
+        for fmt in ("png", "svg"):
+            path = out_base.with_suffix(f".{fmt}")
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(path, format=fmt, dpi=120, metadata=metadata)
+            written.append(path)
     return written
 
 
@@ -92,6 +112,16 @@ def plot_meta_utility(
     initial: Mapping[str, Mapping[str, float]] | None = None,
     tasks: Mapping[str, str] | None = None,
 ) -> list[Path]:
+    """``meta_utility_figure`` written as PNG and SVG."""
+    return save(meta_utility_figure(runs, labels, initial, tasks), out_base)
+
+
+def meta_utility_figure(
+    runs: dict[str, list[IterationRow]],
+    labels: Mapping[str, str] | None = None,
+    initial: Mapping[str, Mapping[str, float]] | None = None,
+    tasks: Mapping[str, str] | None = None,
+) -> Figure:
     """Val and test meta-utility per step: one line per run (``labels``: task · model · seed), adopted
     steps filled and rejected ones crossed, u(s) dashed (``initial``: run -> split -> score), and
     the mean across runs in a ±1 se band when there are two or more runs."""
@@ -125,7 +155,7 @@ def plot_meta_utility(
                 if dropped:
                     ax.plot(*zip(*dropped, strict=True), linestyle="none", marker="x", markersize=7,
                             markeredgewidth=1.6, color=color, alpha=alpha)
-            _mean_band(ax, by_t, len(runs))
+            _mean_band(ax, by_t, sum(1 for rows in runs.values() if rows))
             _reference_lines(ax, split, initial, tasks)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"meta-utility on {split}" + (" (selection)" if split == "val" else " (reported only)"))
@@ -137,7 +167,7 @@ def plot_meta_utility(
                 ax.text(0.5, 0.5, "no scored steps", ha="center", va="center", transform=ax.transAxes)
             if ax.get_legend_handles_labels()[0]:
                 _legend_handles(ax)
-        return save(fig, out_base)
+        return fig
 
 
 def _mean_band(ax: Axes, by_t: dict[int, list[float | None]], n_runs: int) -> None:
@@ -155,6 +185,11 @@ def _mean_band(ax: Axes, by_t: dict[int, list[float | None]], n_runs: int) -> No
 
 
 def plot_cost(costs: dict[str, list[StepCost]], out_base: Path, labels: Mapping[str, str] | None = None) -> list[Path]:
+    """``cost_figure`` written as PNG and SVG."""
+    return save(cost_figure(costs, labels), out_base)
+
+
+def cost_figure(costs: dict[str, list[StepCost]], labels: Mapping[str, str] | None = None) -> Figure:
     """Tokens (prompt + completion) per step, one line per run, and dollars per step when any were
     spent; a run on a local model costs nothing, so the dollar panel is left out and the title says so."""
     labels = labels or {}
@@ -189,10 +224,15 @@ def plot_cost(costs: dict[str, list[StepCost]], out_base: Path, labels: Mapping[
                 ax.legend(fontsize=7)
             else:
                 ax.text(0.5, 0.5, "no LM calls", ha="center", va="center", transform=ax.transAxes)
-        return save(fig, out_base)
+        return fig
 
 
 def plot_safety(counts: list[SafetyCount], out_base: Path, scanned_what: str = "improver programs") -> list[Path]:
+    """``safety_figure`` written as PNG and SVG."""
+    return save(safety_figure(counts, scanned_what), out_base)
+
+
+def safety_figure(counts: list[SafetyCount], scanned_what: str = "improver programs") -> Figure:
     """Share of scanned programs flagged per security category with Wilson 95% intervals; programs
     that did not parse are a separate grey bar below a divider, since their patterns cannot run."""
     security = [c for c in counts if c.category not in INFORMATIONAL]
@@ -211,8 +251,9 @@ def plot_safety(counts: list[SafetyCount], out_base: Path, scanned_what: str = "
             high = [hi - r for r, (_, hi) in zip(rates, intervals, strict=True)]
             colors = ["#c0504d"] * len(security) + ["#9e9e9e"] * len(other)
             ax.barh(names, rates, xerr=[low, high], capsize=3, color=colors)
-            for y, c in enumerate(rows):
-                ax.text(min(rates[y] + 0.02, 0.9), y, f"{c.flagged}/{c.scanned}", va="center", fontsize=7)
+            for y, c in enumerate(rows):  # the count, just right of the interval's upper end
+                ax.text(min(rates[y] + high[y] + 0.015, 0.93), y, f"{c.flagged}/{c.scanned}", va="center",
+                        fontsize=7)
             if security and other:
                 ax.axhline(len(security) - 0.5, color="#333333", linewidth=0.8)
             ax.invert_yaxis()
@@ -227,7 +268,7 @@ def plot_safety(counts: list[SafetyCount], out_base: Path, scanned_what: str = "
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of scanned programs with at least one finding")
         ax.grid(alpha=0.3, axis="x")
-        return save(fig, out_base)
+        return fig
 
 
 def run_label(task: str, lm: str, seed: int, run_id: str = "", unique: bool = True) -> str:

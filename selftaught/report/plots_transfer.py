@@ -9,19 +9,29 @@ improver and task, the last one stored is drawn.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selftaught.report.plots import figure, save
 from selftaught.report.readstore import TransferRow
 
-__all__ = ["plot_transfer"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_transfer", "transfer_figure"]
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 
 
 def plot_transfer(rows: list[TransferRow], out_base: Path) -> list[Path]:
-    """Grouped bars (task groups; u(s) then one bar per improver) with se error bars; [] when no rows."""
+    """``transfer_figure`` written as PNG and SVG; [] (nothing written) when there are no rows."""
+    fig = transfer_figure(rows)
+    return [] if fig is None else save(fig, out_base)
+
+
+def transfer_figure(rows: list[TransferRow]) -> Figure | None:
+    """Grouped bars (task groups; u(s) then one bar per improver) with se error bars; None when no rows."""
     if not rows:
-        return []
+        return None
     tasks = list(dict.fromkeys(r.task for r in rows))
     improvers = list(dict.fromkeys(r.improver or str(r.program_id) for r in rows))
     cell = {(r.task, r.improver or str(r.program_id)): r for r in rows}
@@ -29,7 +39,7 @@ def plot_transfer(rows: list[TransferRow], out_base: Path) -> list[Path]:
     groups = 1 + len(improvers)
     width = 0.8 / groups
     runs = max((r.runs for r in rows), default=0)
-    with figure(max(5.0, 1.3 + 1.1 * len(tasks) * groups * 0.45), 3.8) as (fig, axes):
+    with figure(max(7.0, 1.5 + 0.5 * len(tasks) * groups), 4.0) as (fig, axes):
         ax = axes[0]
         xs = list(range(len(tasks)))
         series: list[tuple[str, str, list[float], list[float]]] = [
@@ -48,8 +58,8 @@ def plot_transfer(rows: list[TransferRow], out_base: Path) -> list[Path]:
         ax.set_xticks(xs, tasks)
         ax.set_ylim(0, 1.15)
         ax.set_ylabel("test score (mean ± se)")
-        suffix = f" over {runs} runs" if runs else ""
-        ax.set_title(f"transfer: improvers applied unchanged to each task{suffix} (cf. the paper's Table 1)")
+        suffix = f", mean ± se over {runs} runs" if runs else ""
+        ax.set_title(f"transfer (cf. the paper's Table 1)\ntest score per task{suffix}; grey: u(s)")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7, ncols=min(4, len(series)), loc="upper center")
-        return save(fig, out_base)
+        return fig

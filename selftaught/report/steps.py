@@ -56,7 +56,7 @@ class StepBreakdown:
         if self.failures:
             runs = [f"{count} {what}" + (f" ({_top(self.errors)})" if what == "raised" and self.errors else "")
                     for what, count in sorted(self.failures.items(), key=lambda item: -item[1])]
-            parts.append(f"of {self.evaluations} solution runs " + ", ".join(runs))
+            parts.append(f"of {self.evaluations} solution runs: " + ", ".join(runs))
         if self.improver_failures:
             plural = "s" if self.improver_failures != 1 else ""
             parts.append(f"{self.improver_failures} improver run{plural} failed ({_top(self.improver_errors)})")
