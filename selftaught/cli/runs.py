@@ -145,13 +145,15 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
         steps = store.iterations(row.id)
         best = max((s.val for s in steps if s.accepted and s.val is not None), default=None)
         rows.append({"run_id": row.id, "kind": row.kind, "status": row.status, "task": row.task, "lm": row.lm,
-                     "steps": len(steps), "best_val": best})
+                     "steps": len(steps), "last_step": steps[-1].t if steps else None,
+                     "iterations": row.config.get("iterations"), "best_val": best})
     if args.json:
         print(json.dumps(rows))
     for item in [] if args.json else rows:
         best_text = "-" if item["best_val"] is None else f"{item['best_val']:.3f}"
         # steps and best val belong to STOP runs; other kinds keep their results in their own tables
-        loop = f"  steps={item['steps']}  best_val={best_text}" if item["kind"] == "stop" else ""
+        step = "-" if item["last_step"] is None else f"{item['last_step']}/{item['iterations']}"
+        loop = f"  step={step}  best_val={best_text}" if item["kind"] == "stop" else ""
         print(f"{item['run_id']}  {item['kind']:<10}  {item['status']:<8}  task={item['task']}  lm={item['lm']}{loop}")
     return 0
 

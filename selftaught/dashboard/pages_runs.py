@@ -11,8 +11,8 @@ from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, ru
 from selftaught.dashboard.pages_result import result_section
 from selftaught.dashboard.svgchart import meta_utility_svg
 from selftaught.errors import StoreError
-from selftaught.report.page import fmt_score
-from selftaught.report.readstore import IterationRow, RunSummary, iterations, list_runs, run_summary
+from selftaught.report.page import fmt_score, steps_done
+from selftaught.report.readstore import IterationRow, RunSummary, initial_scores, iterations, list_runs, run_summary
 
 __all__ = ["REFRESH_S", "run_page", "runs_page"]
 
@@ -22,6 +22,11 @@ REFRESH_S = 5
 
 def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _initial(db: sqlite3.Connection, run_id: str) -> str:
+    scores = initial_scores(db, run_id)
+    return " · ".join(f"{split} {fmt_score(scores[split])}" for split in ("val", "test") if split in scores) or "–"
 
 
 def _status(status: str) -> Cell:
@@ -36,14 +41,14 @@ def runs_page(db: sqlite3.Connection) -> str:
     runs = list_runs(db)
     rows: list[list[Cell | str]] = [
         [Cell(link(run_url(r.id), r.id)), r.kind, _status(r.status), r.task, r.lm, _when(r.created_at),
-         Cell(str(r.steps) if r.kind == "stop" else "–", True),
+         Cell(steps_done(r) if r.kind == "stop" else "–", True),
          Cell(esc(fmt_score(r.best_val)) if r.kind == "stop" else "–", True), Cell(f"{r.lm_calls:,}", True),
          Cell(f"${r.cost_usd:.4f}", True)]
         for r in runs
     ]
     live = any(r.status == "running" for r in runs)
     body = "<h1>Runs</h1>" + table(
-        ["run", "kind", "status", "task", "LM", "started", "steps", "best val", "LM calls", "cost"], rows,
+        ["run", "kind", "status", "task", "LM", "started", "step t/T", "best val", "LM calls", "cost"], rows,
         empty="No runs in this store yet.",
     )
     if live:
@@ -138,7 +143,8 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         ["kind", run.kind], ["status", _status(run.status)], ["task", run.task], ["LM", run.lm],
         ["seed", str(run.seed)],
         ["started", _when(run.created_at)], ["last update", _when(run.updated_at)], ["message", run.message],
-        ["steps", str(run.steps)], ["best val", fmt_score(run.best_val)],
+        ["steps done", f"{steps_done(run)} (step 0 scores the seed improver)"],
+        ["best val", fmt_score(run.best_val)], ["u(s), the initial solution", _initial(db, run_id)],
         ["LM calls", Cell(link(run_url(run_id, "lm"), f"{run.lm_calls:,} calls"))],
         ["tokens", f"{run.prompt_tokens:,} prompt + {run.completion_tokens:,} completion"],
         ["cost", f"${run.cost_usd:.4f}"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from selftaught.report.readstore import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
 from selftaught.stats import wilson_interval
 
-__all__ = ["ReportData", "fmt_score", "render_page"]
+__all__ = ["ReportData", "fmt_score", "render_page", "steps_done"]
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -47,6 +47,14 @@ def fmt_score(value: float | None, se: float | None = None) -> str:
     return f"{value:.3f}" if se is None else f"{value:.3f} ± {se:.3f}"
 
 
+def steps_done(run: RunSummary) -> str:
+    """``2/2``: the last finished step t of T (step 0 scores the seed improver, so T steps make T + 1 rows)."""
+    if run.steps == 0:
+        return "–"
+    total = run.config.get("iterations")
+    return f"{run.steps - 1}/{total}" if isinstance(total, int) else str(run.steps - 1)
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: frozenset[int] = frozenset()) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
@@ -68,12 +76,12 @@ def _runs_table(runs: list[RunSummary], its: dict[str, list[IterationRow]]) -> s
     for run in runs:
         final = _final_incumbent(its.get(run.id, []))
         rows.append([
-            run.id, run.status, run.task, run.lm, str(run.seed), str(run.steps), fmt_score(run.best_val),
+            run.id, run.status, run.task, run.lm, str(run.seed), steps_done(run), fmt_score(run.best_val),
             fmt_score(final.val, final.val_se) if final else "–",
             fmt_score(final.test, final.test_se) if final else "–",
             str(run.lm_calls), f"{run.prompt_tokens + run.completion_tokens:,}", f"${run.cost_usd:.4f}",
         ])
-    return _table(["run", "status", "task", "LM", "seed", "steps", "best val", "final val", "final test",
+    return _table(["run", "status", "task", "LM", "seed", "step t/T", "best val", "final val", "final test",
                    "LM calls", "tokens", "cost"], rows, frozenset(range(4, 12)))
 
 
