@@ -158,7 +158,7 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         return layout(f"run {run.id}", body, REFRESH_S if run.status == "running" else None)
     body = (
         f"<h1>Run {esc(run.id)}</h1>{summary}"
-        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows)}"
+        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows, initial_scores(db, run_id).get('test'))}"
         f"<h2>Iterations</h2>{_iterations_table(run_id, rows)}"
         "<h2>Improver lineage</h2><p class=\"muted\">Highlighted: improvers the loop adopted.</p>"
         f"{_lineage(db, run, rows)}"

@@ -52,3 +52,23 @@ def test_lm_answers_are_shown_as_text(tmp_path: Path) -> None:
     html = lm_calls_page(connect_readonly(tmp_path / "selftaught.db"), run_id)
     assert "Idea: use &quot;majority&quot;. ```python def algorithm" in html  # decoded, not JSON
     assert "\\n" not in html and '[\\"' not in html
+
+
+def test_a_stop_run_page_shows_u_of_s_and_steps_as_t_of_T(tmp_path: Path) -> None:
+    from selftaught.records import Iteration
+
+    store = RunStore.in_dir(tmp_path)
+    run_id = store.create_run("lpn", "scripted", 0, {"iterations": 2}, [])
+    rec = RunRecorder(store, run_id)
+    seed = rec.program("improver", "def improve_algorithm(s, u, lm):\n    return s\n")
+    initial = rec.program("solution", "def algorithm(a, b, c):\n    return None\n")
+    rec.evaluation(initial, "initial/val", "lpn", "val", 0.51, 20, 0, "", 0.1)
+    rec.evaluation(initial, "initial/test", "lpn", "test", 0.49, 50, 0, "", 0.1)
+    rec.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.01, True, "seed improver"))
+    rec.iteration(Iteration(1, None, seed, None, None, None, None, False, "no candidate: crashed"))
+    store.close()
+    db = connect_readonly(tmp_path / "selftaught.db")
+    html = run_page(db, run_id)
+    assert "1/2 (step 0 scores the seed improver)" in html and "val 0.510 · test 0.490" in html
+    assert 'class="initial"' in html and "u(s) 0.490" in html
+    assert ">1/2<" in runs_page(db)
