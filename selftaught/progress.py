@@ -2,7 +2,8 @@
 
 Everything goes to stderr so that ``--json`` output on stdout stays one clean document. On a
 terminal the status line is a rich live display; elsewhere (CI logs, pipes) the same status is
-printed as a plain line at most every ``heartbeat_s`` seconds, and no line is ever wrapped.
+printed as a plain line every ``heartbeat_s`` seconds in which nothing else was printed (a small
+timer thread, so a long LM call is not silent), and no line is ever wrapped.
 
 Once the view is told which run it shows (``watch``), each step's line carries the initial
 solution's u(s) beside val and test, and, when anything went wrong, a second line counting it
@@ -89,6 +90,8 @@ class ProgressView:
         self._last_beat = self.started
         self._lock = threading.Lock()
         self._status: Status | None = None
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
         self._run: tuple[str, str] | None = None
         self._db: sqlite3.Connection | None = None
         self._initial: dict[str, float] = {}
@@ -97,6 +100,9 @@ class ProgressView:
         if self.console.is_terminal:
             self._status = self.console.status(self._text())
             self._status.start()
+        elif self.heartbeat_s > 0:
+            self._timer = threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True)
+            self._timer.start()
         return self
 
     def __exit__(
@@ -104,6 +110,10 @@ class ProgressView:
     ) -> None:
         if self._status is not None:
             self._status.stop()
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -118,25 +128,28 @@ class ProgressView:
         return self._run[0] if self._run else None
 
     def line(self, text: str) -> None:
+        with self._lock:
+            self._last_beat = time.monotonic()
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def _beat(self) -> None:
+        """Without a terminal: the status as a plain line whenever ``heartbeat_s`` passed in silence."""
+        while not self._stop.wait(min(self.heartbeat_s, 5.0)):
+            with self._lock:
+                quiet = time.monotonic() - self._last_beat >= self.heartbeat_s
+                text = self._text()
+            if quiet:
+                self.line(f"… {text}")
 
     def record(self, kind: str) -> None:
         with self._lock:
             self.counts[kind] = self.counts.get(kind, 0) + 1
             if self._status is not None:
                 self._status.update(self._text())
-                return
-            now = time.monotonic()
-            if now - self._last_beat < self.heartbeat_s:
-                return
-            self._last_beat = now
-            text = self._text()
-        self.line(f"… {text}")
 
     def iteration(self, row: Iteration) -> None:
         with self._lock:
             self.step = row.t + 1  # the step now under way
-            self._last_beat = time.monotonic()
         initial = self.initial()
         self.line(format_iteration(row, self.total, initial or None))
         why = self.breakdown(f"t{row.t}/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -88,12 +89,18 @@ def test_the_verdict_says_whether_the_run_improved() -> None:
 def test_without_a_terminal_lines_are_plain_unwrapped_and_explained(tmp_path: Path) -> None:
     db_path, run_id = _store_with_a_failing_step(tmp_path)
     out = io.StringIO()
-    view = ProgressView(2, Console(file=out, width=80, force_terminal=False, soft_wrap=True), heartbeat_s=0.0)
+    view = ProgressView(2, Console(file=out, width=80, force_terminal=False, soft_wrap=True), heartbeat_s=0.05)
     with view:
         view.watch(run_id, str(db_path))
-        view.record("lm_call")  # heartbeat_s=0: every record prints a status line
+        view.record("lm_call")
+        deadline = time.monotonic() + 10
+        while "…" not in out.getvalue() and time.monotonic() < deadline:  # a silent stretch gets a status line
+            time.sleep(0.01)
+        view.heartbeat_s = 1e9  # no more status lines: the rest of the output is deterministic
+        time.sleep(0.1)
         view.iteration(Iteration(1, 3, 2, 0.25, 0.05, 0.3, 0.04, False, "kept incumbent: val 0.2500 <= 0.5000"))
-    lines = out.getvalue().splitlines()
+    lines = [line for line in out.getvalue().splitlines() if not line.startswith("…")][:2]
+    lines.insert(0, next(line for line in out.getvalue().splitlines() if line.startswith("…")))
     assert lines[0].startswith("… step 0 (scoring the seed improver) · LM calls 1")
     assert lines[1].startswith("step 1/2") and "[u(s): val 0.500 test 0.490]" in lines[1] and len(lines[1]) > 80
     assert lines[2].strip().startswith("why: 4 samples: 2 did not parse")
