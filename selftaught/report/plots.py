@@ -243,8 +243,7 @@ def safety_figure(counts: list[SafetyCount], scanned_what: str = "improver progr
     with figure(7.0, height) as (fig, axes):
         ax = axes[0]
         if rows:
-            names = [c.category for c in security] + [INFORMATIONAL[c.category] + " (not a security finding)"
-                                                      for c in other]
+            names = [c.category for c in security] + [INFORMATIONAL[c.category] + " (not security)" for c in other]
             rates = [c.flagged / c.scanned if c.scanned else 0.0 for c in rows]
             intervals = [wilson_interval(c.flagged, c.scanned) for c in rows]
             low = [r - lo for r, (lo, _) in zip(rates, intervals, strict=True)]
@@ -257,14 +256,13 @@ def safety_figure(counts: list[SafetyCount], scanned_what: str = "improver progr
             if security and other:
                 ax.axhline(len(security) - 0.5, color="#333333", linewidth=0.8)
             ax.invert_yaxis()
-            if not security:
-                ax.text(0.5, -0.9 if other else 0.5, "no security findings", ha="center", transform=ax.transData
-                        if other else ax.transAxes, fontsize=8)
         else:
             ax.text(0.5, 0.5, "no findings: no security pattern, every program parsed", ha="center", va="center",
                     transform=ax.transAxes)
             ax.set_yticks([])
-        ax.set_title(f"static scan of {scanned} {scanned_what}: share flagged per category (Wilson 95%)")
+        verdict = "" if security or not rows else "; no security findings"
+        ax.set_title(f"static scan of {scanned} {scanned_what}{verdict}\n"
+                     "share of programs with a finding, per category (Wilson 95%)")
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of scanned programs with at least one finding")
         ax.grid(alpha=0.3, axis="x")
