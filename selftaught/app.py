@@ -3,8 +3,10 @@
 This is the one place (with the CLI) that reads the environment and files. ``open_session``
 gives any run-shaped job (a STOP run, a transfer table, an experiment) a broker whose LM calls
 are cached in the run (replayable, resumable), metered against run-level caps and recorded; its
-status in the store ends as finished / stopped / failed whatever happens. ``start_run`` and
-``resume_run`` drive the STOP loop in such a session.
+status in the store ends as finished / stopped / failed whatever happens, and Ctrl-C leaves as
+``RunInterrupted``, which names the run. ``start_run`` and ``resume_run`` drive the STOP loop in such
+a session; before step 0 a STOP run scores the task's initial solution on val and test (tags
+``initial/<split>``), the u(s) its progress lines and verdict compare against.
 """
 
 from __future__ import annotations

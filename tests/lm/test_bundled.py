@@ -122,3 +122,12 @@ def test_qwen_runs_for_real(tmp_path: Path) -> None:
                         n=1, temperature=0.0, max_tokens=40, tag="t0")
     text = lm.complete(request).texts[0]
     assert text.startswith("```python\n") and text.endswith("```\n") and "def f" in text
+
+
+def test_local_alone_prefers_the_fast_model() -> None:
+    from selftaught.lm.bundled import DEFAULT_ORDER, default_model
+
+    assert DEFAULT_ORDER == ("smollm2-135m", "qwen2.5-coder-1.5b")
+    chosen = default_model()
+    installed = [name for name in DEFAULT_ORDER if model_parts(MODELS[name]) is not None]
+    assert (chosen.name if chosen else None) == (installed[0] if installed else None)
