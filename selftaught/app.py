@@ -10,6 +10,10 @@ Every session holds a split secret (``session.secret``): the one the run used be
 the one a replayed run used, the file named by ``secret_file``, or the store's own. Tasks come from
 ``session.task(spec)``, which binds the secret and the configured scoring and records the task's
 full parameter set and a fingerprint of its instances in the run (``store.splits``).
+
+Ctrl-C leaves a session as ``RunInterrupted``, which names the run. Before step 0 a STOP run scores
+the task's initial solution on val and test (tags ``initial/<split>``), the u(s) its progress lines
+and verdict compare against.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from selftaught.tasks.common import SPLITS
 from selftaught.tasks.secret import SplitSecret, instances_fingerprint
 
 __all__ = [
+    "RunInterrupted",
     "RunSummary",
     "Session",
     "open_session",
@@ -63,6 +68,7 @@ CAP_FIELDS = ("max_cost_usd", "max_total_tokens", "max_calls")
 Notify = Callable[[str], None]
 OnIteration = Callable[[Iteration], None]
 OnRecord = Callable[[str], None]  # called with "lm_call", "evaluation", "program", "event" or "truncated"
+OnOpen = Callable[[str, str], None]  # called with the run id and the store's path once the run exists
 LMFactory = Callable[[RunConfig, Mapping[str, str]], LanguageModel]
 SandboxFactory = Callable[[RunConfig], Sandbox]
 
@@ -109,6 +115,15 @@ class RunSummary:
         estimated = f", usage of {self.estimated_calls} estimated" if self.estimated_calls else ""
         return (f"{self.lm_calls} LM calls{cached}, {self.completions} completions, {self.truncated} truncated, "
                 f"${self.cost_usd:.4f} (estimate{estimated})")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: a ``KeyboardInterrupt`` that knows which run (and kind) it stopped."""
+
+    def __init__(self, run_id: str, kind: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,7 @@ def open_session(
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
     secret_of: str | None = None,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> Iterator[Session]:
     """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
 
@@ -194,6 +210,7 @@ def open_session(
         notify(f"run {run_id} in {store.path}")
     else:
         store.set_status(run_id, "running")
+    on_open(run_id, store.path)
     recorder = RunRecorder(store, run_id, on_record)
     status, message = "failed", ""
     try:
@@ -210,9 +227,9 @@ def open_session(
         status = "finished"
     except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
         status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status, message = "stopped", f"interrupted; resume with: selftaught resume {run_id}"
-        raise
+        raise RunInterrupted(run_id, kind) from exc
     except SelftaughtError as exc:
         message = str(exc)
         raise
@@ -255,6 +272,7 @@ def start_run(
     make_sandbox: SandboxFactory = default_sandbox,
     secret_of: str | None = None,
     on_created: Callable[[str], None] = lambda run_id: None,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> RunSummary:
     """Create a STOP run in ``runs_dir`` and run it to the end.
 
@@ -262,7 +280,8 @@ def start_run(
     """
     get_task(config.task, scoring=config.scoring)  # a bad spec fails before anything is stored
     with open_session(config, runs_dir, env, notify=notify, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox, secret_of=secret_of, on_created=on_created) as session:
+                      make_sandbox=make_sandbox, secret_of=secret_of, on_created=on_created,
+                      on_open=on_open) as session:
         _loop(session, session.task(config.task), on_iteration)
     return summarize(session.store, session.run_id)
 
@@ -277,6 +296,7 @@ def resume_run(
     make_lm: LMFactory = default_lm,
     make_sandbox: SandboxFactory = default_sandbox,
     caps: Mapping[str, float | int] | None = None,
+    on_open: OnOpen = lambda run_id, path: None,
 ) -> RunSummary:
     """Continue ``run_id`` after its last finished step, with the config it was started with.
 
@@ -292,7 +312,7 @@ def resume_run(
     done = store.iterations(run_id)
     notify(f"resuming run {run_id} after step {done[-1].t}" if done else f"resuming run {run_id} from the start")
     with open_session(config, runs_dir, env, run_id=run_id, on_record=on_record, make_lm=make_lm,
-                      make_sandbox=make_sandbox) as session:
+                      make_sandbox=make_sandbox, on_open=on_open) as session:
         _loop(session, session.task(config.task), on_iteration)
     return summarize(store, run_id)
 
@@ -319,7 +339,11 @@ def _loop(session: Session, task: Any, on_iteration: OnIteration) -> None:
             store.add_event(run_id, "scan_failed", f"{type(exc).__name__}: {exc}")
         on_iteration(row)
 
-    run_loop(session.broker, task, session.config, session.recorder, store.iterations(run_id), after_step)
+    history = store.iterations(run_id)
+    if not history:  # u(s), the initial solution's score, for every progress line and the verdict
+        for split in ("val", "test"):
+            session.broker.evaluate(task.initial_solution, task, split, f"initial/{split}")
+    run_loop(session.broker, task, session.config, session.recorder, history, after_step)
 
 
 def _replay_lm(store: RunStore, spec: str) -> LanguageModel:

@@ -1,21 +1,37 @@
-"""Progress of a run on the terminal: a live status line and one line per finished step.
+"""Progress of a run on stderr: a live status, one self-explaining line per step, and a verdict.
 
 Everything goes to stderr so that ``--json`` output on stdout stays one clean document. On a
-terminal the status line is a rich live display; elsewhere (CI logs, pipes) only plain lines.
+terminal the status line is a rich live display; elsewhere (CI logs, pipes) the same status is
+printed as a plain line every ``heartbeat_s`` seconds in which nothing else was printed (a small
+timer thread, so a long LM call is not silent), and no line is ever wrapped.
+
+Once the view is told which run it shows (``watch``), each step's line carries the initial
+solution's u(s) beside val and test, and, when anything went wrong, a second line counting it
+(``selftaught.report.steps``: samples that did not parse, solution runs that raised, improver runs
+that failed). ``verdict`` says in words whether a run improved on its seed improver and on u(s).
+Step numbering: step 0 scores the seed improver, steps 1..T are the self-improvement steps.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
 from rich.status import Status
 
+from selftaught.errors import StoreError
 from selftaught.records import Iteration
+from selftaught.report.readstore import connect_readonly, initial_scores
+from selftaught.report.steps import StepBreakdown, step_breakdown
 
-__all__ = ["ProgressView", "format_iteration", "truncated_note"]
+__all__ = ["INITIAL_TAG", "ProgressView", "format_iteration", "truncated_note", "verdict"]
+
+INITIAL_TAG = "initial"
+"""Evaluations of the task's initial solution s in a STOP run are tagged ``initial/<split>``."""
 
 
 def truncated_note(count: int) -> str:
@@ -23,14 +39,46 @@ def truncated_note(count: int) -> str:
     return f" · {count} truncated (raise --max-completion-tokens)" if count else ""
 
 
-def format_iteration(row: Iteration, iterations: int) -> str:
-    """One human line for a finished step (step 0 scores the seed improver)."""
+def format_iteration(row: Iteration, iterations: int, initial: dict[str, float] | None = None) -> str:
+    """One human line for a finished step (step 0 scores the seed improver), with u(s) when known."""
     if row.val is None:
         scores = "no candidate"
     else:
         scores = f"val {_score(row.val, row.val_se)}  test {_score(row.test, row.test_se)}"
-    verdict = "adopted" if row.accepted else "rejected"
-    return f"step {row.t}/{iterations}  {scores}  {verdict}  ({row.reason})"
+    if initial and "val" in initial and "test" in initial:
+        scores += f"  [u(s): val {initial['val']:.3f} test {initial['test']:.3f}]"
+    verdict_word = "seed" if row.t == 0 else "adopted" if row.accepted else "rejected"
+    return f"step {row.t}/{iterations}  {scores}  {verdict_word}  ({row.reason})"
+
+
+def verdict(rows: Sequence[Iteration], initial: dict[str, float] | None = None) -> str:
+    """In words: did the run improve on its seed improver (val, then test), and on u(s) (test)?"""
+    if not rows:
+        return "no step finished, so there is nothing to compare"
+    seed = rows[0]
+    candidates = [row for row in rows[1:] if row.val is not None]
+    parts: list[str] = []
+    if not candidates:
+        parts.append("no step produced a candidate improver, so the seed improver stands")
+    else:
+        best = max(candidates, key=lambda row: (row.val or 0.0, -row.t))
+        seed_val, seed_test = seed.val or 0.0, seed.test or 0.0
+        if (best.val or 0.0) > seed_val:
+            parts.append(f"improved on the seed improver: step {best.t}'s improver scores val {best.val:.3f} "
+                         f"vs {seed_val:.3f} (test {best.test or 0:.3f} vs {seed_test:.3f})")
+        else:
+            parts.append(f"did not improve on the seed improver: the best candidate (step {best.t}) scores "
+                         f"val {best.val:.3f} vs the seed's {seed_val:.3f}")
+    if initial and "test" in initial:
+        scored = [row for row in rows if row.test is not None]
+        top = max(scored, key=lambda row: row.test or 0.0) if scored else None
+        if top is not None and (top.test or 0.0) > initial["test"]:
+            parts.append(f"improvers' solutions beat the initial solution: best test {top.test:.3f} "
+                         f"(step {top.t}) vs u(s) {initial['test']:.3f}")
+        else:
+            best_test = "none" if top is None else f"{top.test or 0:.3f}"
+            parts.append(f"nothing beat the initial solution: best test {best_test} vs u(s) {initial['test']:.3f}")
+    return "; ".join(parts)
 
 
 def _score(value: float | None, se: float | None) -> str:
@@ -43,20 +91,31 @@ def _score(value: float | None, se: float | None) -> str:
 class ProgressView:
     """Counts what the run records and shows it; use as a context manager around the run."""
 
-    def __init__(self, iterations: int, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+    def __init__(self, iterations: int, console: Console | None = None, heartbeat_s: float = 30.0) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.total = iterations
         self.counts = {"lm_call": 0, "evaluation": 0, "program": 0, "event": 0}
         self.step = 0
         self.started = time.monotonic()
+        self.heartbeat_s = heartbeat_s
+        self.activity = ""  # what is under way, when there are no steps (e.g. "applying seed to lpn")
+        self._last_beat = self.started
         self._lock = threading.Lock()
         self._status: Status | None = None
         self._truncated_before = 0  # truncated samples reported with earlier steps
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._run: tuple[str, str] | None = None
+        self._db: sqlite3.Connection | None = None
+        self._initial: dict[str, float] = {}
 
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
             self._status = self.console.status(self._text())
             self._status.start()
+        elif self.heartbeat_s > 0:
+            self._timer = threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True)
+            self._timer.start()
         return self
 
     def __exit__(
@@ -64,9 +123,36 @@ class ProgressView:
     ) -> None:
         if self._status is not None:
             self._status.stop()
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def watch(self, run_id: str, db_path: str) -> None:
+        """Read the run ``run_id`` in the store at ``db_path`` for u(s) and the per-step breakdown."""
+        with self._lock:
+            self._run = (run_id, db_path)
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run[0] if self._run else None
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        with self._lock:
+            self._last_beat = time.monotonic()
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def _beat(self) -> None:
+        """Without a terminal: the status as a plain line whenever ``heartbeat_s`` passed in silence."""
+        while not self._stop.wait(min(self.heartbeat_s, 5.0)):
+            with self._lock:
+                quiet = time.monotonic() - self._last_beat >= self.heartbeat_s
+                text = self._text()
+            if quiet:
+                self.line(f"… {text}")
 
     def record(self, kind: str) -> None:
         with self._lock:
@@ -79,13 +165,49 @@ class ProgressView:
             self.step = row.t + 1  # the step now under way
             truncated = self.counts.get("truncated", 0) - self._truncated_before
             self._truncated_before += truncated
-        self.line(format_iteration(row, self.total) + truncated_note(truncated))
+        initial = self.initial()
+        self.line(format_iteration(row, self.total, initial or None) + truncated_note(truncated))
+        why = self.breakdown(f"t{row.t}/")
+        if why is not None and why.anything_wrong:
+            self.line(f"    why: {why.summary()}")
         if self._status is not None:
             self._status.update(self._text())
 
+    def initial(self, tag_prefix: str = INITIAL_TAG) -> dict[str, float]:
+        """u(s) of the watched run (empty until it is recorded or when no run is watched)."""
+        if not self._initial:
+            db = self._connection()
+            if db is not None and self._run is not None:
+                try:
+                    self._initial = initial_scores(db, self._run[0], tag_prefix)
+                except sqlite3.Error:
+                    return {}
+        return dict(self._initial)
+
+    def breakdown(self, prefix: str) -> StepBreakdown | None:
+        """What went wrong under tags starting with ``prefix`` in the watched run (None if unknown)."""
+        db = self._connection()
+        if db is None or self._run is None:
+            return None
+        try:
+            return step_breakdown(db, self._run[0], prefix)
+        except sqlite3.Error:
+            return None
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._db is None and self._run is not None and self._run[1] != ":memory:":
+            try:
+                self._db = connect_readonly(self._run[1])
+            except StoreError:
+                return None
+        return self._db
+
     def _text(self) -> str:
         elapsed = time.monotonic() - self.started
-        where = "scoring the seed improver" if self.step == 0 else f"step {self.step}/{self.total}"
+        if self.activity:
+            where = self.activity
+        else:
+            where = "step 0 (scoring the seed improver)" if self.step == 0 else f"step {self.step}/{self.total}"
         return (
             f"{where} · LM calls {self.counts['lm_call']} · evaluations {self.counts['evaluation']} · "
             f"programs {self.counts['program']} · {elapsed:.0f}s"

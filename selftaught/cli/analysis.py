@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -12,14 +13,15 @@ from selftaught.config import LMConfig
 from selftaught.errors import ConfigError
 from selftaught.lm.registry import default_spec, get_lm
 from selftaught.safety import (
-    SECURITY_CATEGORIES,
     list_findings,
     run_circumvention,
     safety_report,
     scan_files,
     scan_run,
 )
+from selftaught.safety._queries import StoredFinding
 from selftaught.safety.render import circumvention_table, files_table, findings_table, report_tables
+from selftaught.safety.scan import SECURITY_CATEGORIES, blocking, from_line_scan
 from selftaught.store import DB_NAME, RunStore
 
 __all__ = ["circumvention", "dashboard", "report", "safety", "scan"]
@@ -36,29 +38,55 @@ def _store(runs_dir: Path) -> RunStore:
 
 
 def scan(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """Scan files (when every target is a file) or the programs of runs; exit 1 on security findings."""
+    """Scan files (when every target is a file) or the programs of runs.
+
+    Exit 1 only for security findings in code that parses (code that could run); findings of the
+    line scan of unparsable code are shown in a table of their own and do not change the exit code.
+    """
     targets: list[str] = args.targets
     if all(Path(target).is_file() for target in targets):
         scans = scan_files(targets)
-        flagged = any(f.category in SECURITY_CATEGORIES for s in scans for f in s.findings)
+        findings = [f for s in scans for f in s.findings]
         if args.json:
             print(json.dumps([s.to_dict() for s in scans]))
         else:
             _console().print(files_table(scans))
-        return 1 if flagged else 0
+            _say_verdict(len(blocking(findings)), _unparsable_count(findings), f"{len(scans)} file(s)")
+        return 1 if blocking(findings) else 0
     store = _store(args.runs_dir)
     found = {}
     for run_id in targets:
         store.get_run(run_id)
         scan_run(store, run_id)
         found[run_id] = list_findings(store, run_id)
-    flagged = any(f.category in SECURITY_CATEGORIES for findings in found.values() for f in findings)
+    every: list[StoredFinding] = [f for stored in found.values() for f in stored]
     if args.json:
-        print(json.dumps({run_id: [f._asdict() for f in findings] for run_id, findings in found.items()}))
+        print(json.dumps({run_id: [f._asdict() for f in stored] for run_id, stored in found.items()}))
     else:
-        for run_id, findings in found.items():
-            _console().print(findings_table(findings, title=f"Findings in run {run_id}"))
-    return 1 if flagged else 0
+        for run_id, stored in found.items():
+            runnable = [f for f in stored if not from_line_scan(f) and f.category != "parse_error"]
+            unparsed = [f for f in stored if from_line_scan(f)]
+            programs = len(store.programs(run_id))
+            _console().print(findings_table(runnable, title=f"Findings in code that parses, run {run_id} "
+                                                            f"({programs} programs scanned)"))
+            if unparsed:
+                _console().print(findings_table(unparsed, title=f"Patterns in code that does not parse (cannot run), "
+                                                                f"run {run_id}: not counted"))
+        _say_verdict(len(blocking(every)), _unparsable_count(every), f"{len(found)} run(s)")
+    return 1 if blocking(every) else 0
+
+
+def _unparsable_count(findings: list[Any]) -> int:
+    return sum(1 for f in findings if from_line_scan(f) and f.category in SECURITY_CATEGORIES)
+
+
+def _say_verdict(blocking_count: int, unparsed_count: int, scanned: str) -> None:
+    tail = f"; {unparsed_count} pattern(s) in code that does not parse, not counted" if unparsed_count else ""
+    if blocking_count:
+        verdict = f"{blocking_count} security finding(s) in code that parses{tail}: exit 1"
+    else:
+        verdict = f"no security finding in code that parses{tail}"
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"scanned {scanned}: {verdict}", markup=False)
 
 
 def safety(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -27,7 +27,7 @@ from selftaught.errors import ConfigError
 from selftaught.experiments import ExperimentTable, aggregate, from_store
 from selftaught.experiments.cost import bound
 from selftaught.experiments.tables import experiment_rich
-from selftaught.progress import ProgressView
+from selftaught.progress import ProgressView, verdict
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.splits import run_splits
 from selftaught.tasks import get_task
@@ -137,13 +137,15 @@ def _member(
     with view:
         if run_id is None:
             summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
-                                    on_created=joined)
+                                    on_created=joined, on_open=view.watch)
         else:
             caps = {name: value for name, value in (("max_cost_usd", getattr(args, "max_cost_usd", None)),
                                                     ("max_total_tokens", getattr(args, "max_tokens", None)),
                                                     ("max_calls", getattr(args, "max_lm_calls", None)))
                     if value is not None}
-            summary = app.resume_run(run_id, args.runs_dir, env, view.iteration, view.line, view.record, caps=caps)
+            summary = app.resume_run(run_id, args.runs_dir, env, view.iteration, view.line, view.record, caps=caps,
+                                     on_open=view.watch)
+    view.line(f"run {summary.run_id}: {verdict(summary.iterations, view.initial())}")
     if summary.message:
         view.line(summary.message)
     return summary

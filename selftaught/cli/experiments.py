@@ -33,10 +33,13 @@ from selftaught.experiments import (
     select_improver,
     transfer_table,
 )
+from selftaught.experiments.apply import ImproveResult, ImproverScore
 from selftaught.experiments.cost import bound
 from selftaught.experiments.paper import paper_json, paper_rich
 from selftaught.experiments.tables import improve_rich, score_rich, transfer_rich, write_csv
+from selftaught.experiments.transfer import TransferTable
 from selftaught.improver import SEED_IMPROVER
+from selftaught.progress import ProgressView
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.splits import run_splits
 from selftaught.tasks import get_task
@@ -53,8 +56,47 @@ class _Improver:
     origin: str
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+def _view(activity: str) -> ProgressView:
+    """Progress on stderr for a command without loop steps: a live status on a terminal, else a plain
+    line every 30 s; ``session`` kwargs wire it to the run it shows."""
+    view = ProgressView(0)
+    view.activity = activity
+    return view
+
+
+def _session_kwargs(view: ProgressView) -> dict[str, Any]:
+    return {"notify": view.line, "on_record": view.record, "on_open": view.watch}
+
+
+def _explain(view: ProgressView, prefix: str) -> None:
+    """The one-line account of what went wrong under ``prefix`` in the command's run, if anything did."""
+    why = view.breakdown(prefix)
+    if why is not None and why.anything_wrong:
+        view.line(f"why: {why.summary()}")
+
+
+def _improve_verdict(result: ImproveResult) -> str:
+    if result.solution is None:
+        return f"the improver returned no solution ({result.reason}), so nothing beat the initial solution"
+    scores = (f"val {result.val:.3f} / test {result.test:.3f} against u(s) {result.initial_val:.3f} / "
+              f"{result.initial_test:.3f}")
+    better = [split for split, new, old in (("val", result.val, result.initial_val),
+                                            ("test", result.test, result.initial_test)) if new > old]
+    if not better:
+        return f"nothing beat the initial solution: the new one scores {scores}"
+    where = "val and test" if len(better) == 2 else f"{better[0]} only"
+    return f"the new solution beats the initial solution on {where}: {scores}"
+
+
+def _score_verdict(score: ImproverScore) -> str:
+    beaten = [t.task for t in score.tasks if t.raw.mean > t.initial.mean]
+    if not beaten:
+        return f"{score.improver}: nothing beat the initial solution on any task ({score.split} split)"
+    return f"{score.improver}: beat the initial solution on {', '.join(beaten)} ({score.split} split)"
+
+
+def _table_verdict(table: TransferTable) -> list[str]:
+    return [_score_verdict(column.score) for column in table.columns]
 
 
 def _resolve(spec: str, runs_dir: Path, rule: str) -> _Improver:
@@ -244,15 +286,18 @@ def run_kind(
 
     ``headline`` (the cost bound) is printed first, once the run exists; ``secret_of`` names the run
     whose split secret to use (``replay``)."""
-    document, renderable, after = None, None, ""
-    with app.open_session(config, args.runs_dir, env, kind=kind, run_id=run_id, invocation=invocation,
-                          notify=_stderr().print, secret_of=secret_of,
-                          on_created=lambda new_id: _stderr().print(headline, markup=False) if headline else None,
-                          ) as session:
-        document, renderable, after = _KINDS[kind](session, invocation)
+    view = _view(_activity(kind, config, invocation))
+    document, renderable, after, verdicts = None, None, "", []
+    with view, app.open_session(config, args.runs_dir, env, kind=kind, run_id=run_id, invocation=invocation,
+                                secret_of=secret_of, on_created=lambda new_id: view.line(headline) if headline else None,
+                                **_session_kwargs(view)) as session:
+        document, renderable, after, verdicts = _KINDS[kind](session, invocation)
         document = {**_provenance(session), **document}
     if document is None:
         raise _stopped(session.store, session.run_id)
+    _explain(view, f"{kind}/")
+    for text in verdicts:
+        view.line(f"result: {text}")
     summary = app.summarize(session.store, session.run_id)
     _emit(args.json, {"run_id": session.run_id, **document, "usage": summary.to_json()}, renderable)
     if not args.json:
@@ -262,7 +307,21 @@ def run_kind(
     return 0
 
 
-Result = tuple[dict[str, Any], Any, str]
+def _activity(kind: str, config: RunConfig, invocation: dict[str, Any]) -> str:
+    """What a command of ``kind`` is doing, for its progress lines."""
+    if kind == "improve":
+        return f"applying {invocation['improver']['label']} to {invocation['task']}"
+    if kind == "score":
+        return (f"scoring {invocation['improver']['label']} on {len(invocation['tasks'])} task(s) x "
+                f"{config.repeats} runs")
+    if kind == "transfer":
+        return (f"transfer: {len(invocation['improvers'])} improver(s) x {len(invocation['tasks'])} task(s) x "
+                f"{invocation['runs']} runs")
+    return f"baseline {invocation['kind']} on {invocation['task']} x {invocation['runs']} runs"
+
+
+Result = tuple[dict[str, Any], Any, str, list[str]]
+"""What a command made: its JSON document, its table, text for stdout after it, and verdicts in words."""
 
 
 def _do_improve(session: app.Session, invocation: dict[str, Any]) -> Result:
@@ -270,7 +329,7 @@ def _do_improve(session: app.Session, invocation: dict[str, Any]) -> Result:
     session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
     result = improve_once(session.broker, task, chosen.source, "improve")
     document = {"improver": chosen.label, "origin": chosen.origin, **result.to_json()}
-    return document, improve_rich(result), result.solution or ""
+    return document, improve_rich(result), result.solution or "", [_improve_verdict(result)]
 
 
 def _do_score(session: app.Session, invocation: dict[str, Any]) -> Result:
@@ -278,7 +337,7 @@ def _do_score(session: app.Session, invocation: dict[str, Any]) -> Result:
     session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
     result = score_improver(session.broker, tasks, chosen.source, session.config.repeats, "score",
                             split=invocation["split"], name=chosen.label)
-    return {"origin": chosen.origin, **result.to_json()}, score_rich(result), ""
+    return {"origin": chosen.origin, **result.to_json()}, score_rich(result), "", [_score_verdict(result)]
 
 
 def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
@@ -293,9 +352,9 @@ def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
         write_csv(table, Path(invocation["csv"]))
     document: dict[str, Any] = table.to_json()
     if session.config.scoring != "reference":
-        return document, transfer_rich(table), ""
+        return document, transfer_rich(table), "", _table_verdict(table), _table_verdict(table)
     document["paper_table1"] = paper_json(table, invocation["tasks"])
-    return document, Group(transfer_rich(table), paper_rich(table, invocation["tasks"])), ""
+    return document, Group(transfer_rich(table), paper_rich(table, invocation["tasks"])), "", _table_verdict(table)
 
 
 def _do_baseline(session: app.Session, invocation: dict[str, Any]) -> Result:
@@ -314,7 +373,7 @@ def _do_baseline(session: app.Session, invocation: dict[str, Any]) -> Result:
     table = transfer_table(session.broker, [task], improvers, runs, "baseline", origins=origins)
     record_transfer(session.store, session.run_id, table)
     document = {"kind": kind, "matched_usage": usage and usage.to_json(), **table.to_json()}
-    return document, transfer_rich(table), ""
+    return document, transfer_rich(table), "", _table_verdict(table)
 
 
 _KINDS = {"improve": _do_improve, "score": _do_score, "transfer": _do_transfer, "baseline": _do_baseline}

@@ -46,9 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SelftaughtError as exc:
         print(f"selftaught: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("selftaught: interrupted; finished steps are kept (selftaught resume RUN_ID)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"selftaught: {_interrupted(exc)}", file=sys.stderr)
         return 130
+
+
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """What Ctrl-C left behind, naming the run when one was open (``app.RunInterrupted``)."""
+    run_id, kind = getattr(exc, "run_id", None), getattr(exc, "kind", "")
+    if not run_id:
+        return "interrupted before a run was stored"
+    if kind == "stop":
+        return f"interrupted; the finished steps of run {run_id} are kept: selftaught resume {run_id}"
+    return f"interrupted; run {run_id} ({kind}) is marked stopped and what it recorded is kept"
 
 
 if __name__ == "__main__":

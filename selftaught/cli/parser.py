@@ -12,8 +12,29 @@ __all__ = ["build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
+    """Errors as one line pointing at the help of the command that was given (``selftaught run --help``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"selftaught: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # argparse reports these from the top parser; point at the subcommand's help instead
+            command = self.commands.get(str(getattr(parsed, "command", "") or ""))
+            (command or self).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
+def _command(commands: Any, registry: dict[str, argparse.ArgumentParser], name: str, summary: str,
+             description: str) -> argparse.ArgumentParser:
+    """A subcommand with a one-line ``summary`` (the command list) and a ``description`` (its --help)."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=description)
+    registry[name] = parser
+    return parser
 
 
 def _count(text: str) -> int:
@@ -37,7 +58,9 @@ def _amount(text: str) -> float:
 
 
 def _runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where the run store lives (./runs)")
+    # SUPPRESS: given after the command it wins, else the value given before the command (or ./runs) stays
+    parser.add_argument("--runs-dir", type=Path, default=argparse.SUPPRESS,
+                        help="directory of the run store selftaught.db (default: ./runs)")
 
 
 def _json(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +78,10 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool, several_lms: bool
         parser.add_argument("--repeats", type=_count, help="improver runs per meta-utility estimate (default: 3)")
     else:
         parser.set_defaults(task=None, iterations=None, repeats=None, accept=None, max_repeats=None)
-    lm_help = "openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | manual:DIR | replay:RUN_ID"
+    lm_help = ("openai:MODEL | anthropic:MODEL | local (the best installed embedded model) | local:qwen2.5-coder-1.5b "
+               "| local:smollm2-135m | local:PATH.gguf | manual:DIR | replay:RUN_ID (default: from the environment)")
     if several_lms:
-        parser.add_argument("--lm", action="append", help=lm_help + " (repeat it to compare models)")
+        parser.add_argument("--lm", action="append", help=lm_help + "; repeat it to compare models")
     else:
         parser.add_argument("--lm", help=lm_help)
     parser.add_argument("--seed", type=int, help="run seed (default: 0)")
@@ -91,18 +115,24 @@ def _run_flags(parser: argparse.ArgumentParser, *, loop: bool, several_lms: bool
     _json(parser)
 
 
-def _experiment_commands(commands: Any) -> None:
+def _experiment_commands(commands: Any, registry: dict[str, argparse.ArgumentParser]) -> None:
     improver_help = "seed | cot | greedy | random | FILE.py | RUN_ID (an improver of that STOP run, by --rule)"
     rule_help = ("how an improver is chosen from a STOP run: best_val (highest val meta-utility) | last "
                  "(default: best_val)")
 
-    improve = commands.add_parser("improve", help="apply an improver once to a task's initial solution")
-    improve.add_argument("--task", required=True, help="task spec (e.g. lpn:preset=hard) or path to a task file")
+    improve = _command(commands, registry, "improve", "apply an improver once to a task's initial solution",
+                       "Run one improver once on a task's initial solution s (train utility, fresh budgets), then "
+                       "score s and the returned solution on val and test. Prints u(s) beside the new scores, "
+                       "explains failures on stderr and prints the new solution. Stored as a run of kind improve.")
+    improve.add_argument("--task", required=True, help="task spec (see selftaught tasks; e.g. lpn:preset=hard) or path to a task file")
     improve.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
     improve.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     _run_flags(improve, loop=False)
 
-    score = commands.add_parser("score", help="an improver's meta-utility over tasks, normalised per task")
+    score = _command(commands, registry, "score", "an improver's meta-utility over tasks, normalised per task",
+                     "Run an improver --repeats times on each task and score what it returns on a split; per task "
+                     "it shows u(s), the raw mean ± se and the normalised gain, then the mean normalised gain. "
+                     "Stored as a run of kind score.")
     score.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
     score.add_argument("--tasks", required=True, help="task specs separated by ';' or ',' (e.g. lpn,parity or "
                                                       "lpn:preset=hard;parity)")
@@ -111,7 +141,10 @@ def _experiment_commands(commands: Any) -> None:
     score.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     _run_flags(score, loop=False)
 
-    transfer = commands.add_parser("transfer", help="the paper's Table 1: improvers applied unchanged to tasks")
+    transfer = _command(commands, registry, "transfer", "the paper's Table 1: improvers applied unchanged to tasks",
+                        "Apply each improver unchanged to each task, --runs independent times, and tabulate the "
+                        "test score (mean ± se) beside u(s) and the normalised gain. Stored as a run of kind "
+                        "transfer (selftaught report draws it as a figure).")
     transfer.add_argument("--improvers", required=True,
                           help="comma-separated: " + improver_help.replace(" | ", ", "))
     transfer.add_argument("--tasks", required=True, help="task specs separated by ';' or ',' (as for score)")
@@ -120,9 +153,14 @@ def _experiment_commands(commands: Any) -> None:
     transfer.add_argument("--csv", type=Path, help="also write the table as CSV to this file")
     _run_flags(transfer, loop=False)
 
-    baseline = commands.add_parser("baseline", help="a baseline improver (CoT, greedy, random sampling) on a task")
-    baseline.add_argument("--kind", required=True, choices=["cot", "greedy", "random"])
-    baseline.add_argument("--task", required=True, help="task spec or path to a task file")
+    baseline = _command(commands, registry, "baseline",
+                        "a baseline improver (CoT, greedy, random sampling) on a task",
+                        "Run a baseline improver through the same broker, budgets and sandbox as STOP's "
+                        "improvers, --runs times, beside u(s). Stored as a run of kind baseline.")
+    baseline.add_argument("--kind", required=True, choices=["cot", "greedy", "random"],
+                          help="cot: one chain-of-thought answer; greedy: iterate on the best so far; "
+                               "random: independent samples, keep the best")
+    baseline.add_argument("--task", required=True, help="task spec (e.g. lpn:preset=hard) or path to a task file")
     baseline.add_argument("--runs", type=_count, default=5, help="independent improver runs (default: 5)")
     baseline.add_argument("--match", metavar="IMPROVER",
                           help="random only: match the LM calls, samples and utility calls this improver spends "
@@ -130,7 +168,11 @@ def _experiment_commands(commands: Any) -> None:
     baseline.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     _run_flags(baseline, loop=False)
 
-    experiment = commands.add_parser("experiment", help="N independent STOP runs, test meta-utility per step ± se")
+    experiment = _command(commands, registry, "experiment",
+                          "N independent STOP runs, test meta-utility per step ± se",
+                          "Start N STOP runs with seeds seed..seed+N-1 (or aggregate stored ones with "
+                          "--from-runs), then show the test meta-utility per step as mean ± se across runs, "
+                          "adoptions per step and how many runs gained at least 3%.")
     experiment.add_argument("--runs", type=_count, default=5, help="independent runs, seeds seed..seed+N-1 (5)")
     experiment.add_argument("--from-runs", metavar="RUN_ID,...",
                             help="aggregate these stored STOP runs instead of starting new ones")
@@ -142,71 +184,104 @@ def _experiment_commands(commands: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="selftaught", description="The Self-Taught Optimizer: code that improves its improver.")
     parser.add_argument("--version", action="version", version=f"selftaught {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="directory of the run store selftaught.db (default: ./runs); also accepted after "
+                             "the command")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    registry = parser.commands
 
-    run = commands.add_parser("run", help="start a STOP run")
+    run = _command(commands, registry, "run", "start a STOP run",
+                   "Start a STOP run: score the seed improver (step 0), then T self-improvement steps. Each "
+                   "step prints val and test beside u(s), the initial solution's score, and a line on what "
+                   "went wrong; the last line says whether the run improved on the seed and on u(s).")
     _run_flags(run, loop=True)
 
-    resume = commands.add_parser("resume", help="continue a stopped, failed or killed run")
-    resume.add_argument("run_id")
+    resume = _command(commands, registry, "resume", "continue a stopped, failed or killed run",
+                      "Continue a STOP run after its last finished step, with the config it was started with; "
+                      "LM answers it already got come from its cache. The cap flags replace the run's caps.")
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run to continue (see selftaught runs)")
     resume.add_argument("--max-cost-usd", type=_amount, help="new run-level dollar cap (0 = none)")
     resume.add_argument("--max-tokens", type=_count, help="new run-level token cap (0 = none)")
     resume.add_argument("--max-lm-calls", type=_count, help="new run-level LM request cap (0 = none)")
     _runs_dir(resume)
     _json(resume)
 
-    replay = commands.add_parser("replay", help="re-run a recorded run offline from its stored LM responses")
-    replay.add_argument("run_id")
+    replay = _command(commands, registry, "replay", "re-run a recorded run offline from its stored LM responses",
+                      "Start a new run with a recorded run's config whose every LM answer comes from that run's "
+                      "response cache (a miss is an error); sandbox jobs are seeded, so the numbers come out "
+                      "the same.")
+    replay.add_argument("run_id", metavar="RUN_ID", help="the recorded run to replay")
     replay.add_argument("--executor", choices=["local", "ray"], help="where sandboxed jobs run (default: as recorded)")
     replay.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     _runs_dir(replay)
     _json(replay)
 
-    answer = commands.add_parser("answer", help="list the requests a manual:DIR model waits for; answer one")
-    answer.add_argument("directory", type=Path, metavar="DIR")
+    answer = _command(commands, registry, "answer", "list the requests a manual:DIR model waits for; answer one",
+                      "For --lm manual:DIR: list the requests waiting for answers and open the oldest (or ID) in "
+                      "$EDITOR; the answer is stored when the editor exits.")
+    answer.add_argument("directory", type=Path, metavar="DIR", help="the directory named in --lm manual:DIR")
     answer.add_argument("request", nargs="?", metavar="ID",
                         help="open this request's next missing answer in $EDITOR (default: the oldest)")
     answer.add_argument("--list", action="store_true", help="only list the pending requests")
 
-    runs = commands.add_parser("runs", help="list the runs in a run store")
+    runs = _command(commands, registry, "runs", "list the runs in a run store",
+                    "List every run in the store, newest first: id, kind (stop, improve, score, transfer, "
+                    "baseline, experiment), status, task, LM, and for STOP runs the steps and best val score.")
     _runs_dir(runs)
     _json(runs)
 
-    tasks = commands.add_parser("tasks", help="list installed tasks, their parameters and presets")
+    tasks = _command(commands, registry, "tasks", "list installed tasks, their parameters and presets",
+                     "List the installed tasks (the built-ins and those of selftaught.tasks plugins), with the "
+                     "built-ins' parameters and presets.")
     _json(tasks)
 
-    secret = commands.add_parser("secret", help="the run store's split secret: show its fingerprint, export, import")
-    secret.add_argument("action", choices=["show", "export", "import"])
+    secret = _command(commands, registry, "secret", "the run store's split secret: show its fingerprint, export, import",
+                      "The secret that draws the val and test instances. show: print its fingerprint; export FILE: "
+                      "write it to a new file (mode 0600) to share on purpose; import FILE: make a shared secret "
+                      "this store's default.")
+    secret.add_argument("action", choices=["show", "export", "import"], help="show | export | import")
     secret.add_argument("file", nargs="?", type=Path, help="export: write here (mode 0600); import: read from here")
     _runs_dir(secret)
-    _experiment_commands(commands)
+    _experiment_commands(commands, registry)
 
-    scan = commands.add_parser("scan", help="static safety scan of a run's programs or of Python files")
-    scan.add_argument("targets", nargs="+", metavar="RUN_ID|FILE")
+    scan = _command(commands, registry, "scan", "static safety scan of a run's programs or of Python files",
+                    "Scan programs without running them. Exit 1 when code that parses has a security finding; "
+                    "patterns found by the line scan of code that does not parse (so cannot run) are listed "
+                    "separately and do not change the exit code.")
+    scan.add_argument("targets", nargs="+", metavar="RUN_ID|FILE", help="run ids, or Python files (all files)")
     _runs_dir(scan)
     _json(scan)
 
-    safety = commands.add_parser("safety", help="safety rates with Wilson 95%% intervals over runs")
-    safety.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    safety.add_argument("--gap", type=_amount, default=0.10, help="flag adopted improvers with val - test above this")
+    safety = _command(commands, registry, "safety", "safety rates with Wilson 95%% intervals over runs",
+                      "Per finding category, the share of improvers flagged with a Wilson 95%% interval; runtime "
+                      "events; val/test gaps of adopted improvers; strategy tags.")
+    safety.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="the runs to pool")
+    safety.add_argument("--gap", type=_amount, default=0.10,
+                        help="flag adopted improvers whose val - test is above this (default: 0.10)")
     _runs_dir(safety)
     _json(safety)
 
-    circ = commands.add_parser("circumvention", help="the paper's sandbox-circumvention experiment")
-    circ.add_argument("--lm", help="model spec (default: from env)")
+    circ = _command(commands, registry, "circumvention", "the paper's sandbox-circumvention experiment",
+                    "Ask the LM to improve a program that calls the utility with a visible use_sandbox flag, with "
+                    "and without a warning, and count how often it switches the flag off (Wilson 95%% intervals).")
+    circ.add_argument("--lm", help="model spec (default: from the environment, as for run)")
     circ.add_argument("-n", "--samples", type=_count, default=60, help="improvement samples per condition (60)")
     circ.add_argument("--batch", type=_count, default=6, help="samples per LM request (6)")
-    circ.add_argument("--max-completion-tokens", type=_count, default=1024)
+    circ.add_argument("--max-completion-tokens", type=_count, default=1024, help="completion tokens per sample (1024)")
     _json(circ)
 
-    report = commands.add_parser("report", help="plots and one HTML page for runs")
-    report.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    report = _command(commands, registry, "report", "plots and one HTML page for runs",
+                      "Write PNG and SVG figures (meta-utility per step with u(s), adopted and rejected steps, "
+                      "the mean across runs; LM usage; safety; transfer tables) and one self-contained HTML page.")
+    report.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="runs to include (STOP and transfer runs)")
     report.add_argument("--out", type=Path, default=Path("report"), help="output directory (./report)")
     _runs_dir(report)
 
-    dashboard = commands.add_parser("dashboard", help="read-only web view of a run store")
-    dashboard.add_argument("--host", default="127.0.0.1")
-    dashboard.add_argument("--port", type=_count, default=8765)
+    dashboard = _command(commands, registry, "dashboard", "read-only web view of a run store",
+                         "Serve a read-only web app over the run store: runs, one run's curve and lineage, "
+                         "improver sources with diffs, evaluations, LM calls. Loopback only unless --allow-remote.")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    dashboard.add_argument("--port", type=_count, default=8765, help="port to listen on (default: 8765)")
     dashboard.add_argument("--allow-remote", action="store_true", help="allow serving on a non-loopback address")
     _runs_dir(dashboard)
     return parser

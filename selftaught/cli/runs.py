@@ -13,8 +13,9 @@ from selftaught import app
 from selftaught.config import RunConfig, load_toml
 from selftaught.errors import ConfigError
 from selftaught.experiments.cost import bound
+from selftaught.lm.bundled import default_model, find_model
 from selftaught.lm.registry import default_spec
-from selftaught.progress import ProgressView
+from selftaught.progress import ProgressView, verdict
 from selftaught.store import DB_NAME, RunStore
 from selftaught.store.runstore import RunRow
 from selftaught.store.splits import default_secret, set_default_secret
@@ -81,17 +82,28 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         return 0
     view = ProgressView(config.iterations)
     if not args.lm:
-        note = " (the embedded offline model: it shows the pipeline, not good results)" \
-            if config.lm.spec == "local" else ""
-        view.line(f"language model: {config.lm.spec}{note}; choose another with --lm")
+        view.line(f"language model: {config.lm.spec}{_local_note(config.lm.spec)}; choose another with --lm")
     headline = bound("run", config, [task], prices).headline()
     if config.lm.spec.startswith("manual:") and config.budgets.improver_timeout_s < config.lm.manual_timeout_s:
         view.line(f"note: each improver run still ends after --improver-timeout "
                   f"{config.budgets.improver_timeout_s:g} s, waits for answers included; raise it to answer by hand")
     with view:  # the bound comes first once the run exists (a missing key is one line, nothing else)
         summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
-                                on_created=lambda run_id: view.line(headline))
+                                on_created=lambda run_id: view.line(headline), on_open=view.watch)
     return _report(summary, args.json, view)
+
+
+def _local_note(spec: str) -> str:
+    """What ``local`` / ``local:NAME`` stands for, said once at the start of a run."""
+    prefix, _, rest = spec.partition(":")
+    if prefix != "local":
+        return ""
+    model = find_model(rest) if rest else default_model()
+    if model is None:
+        return " (an embedded GGUF model, offline)"
+    small = "; it shows the pipeline, not good results" if model.name == "smollm2-135m" else \
+        "; a small model, so expect modest results"
+    return f" = {model.title}, embedded and offline{small}"
 
 
 def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -115,7 +127,7 @@ def resume(args: argparse.Namespace, env: dict[str, str]) -> int:
     view = ProgressView(int(row.config.get("iterations", 0)))
     with view:
         summary = app.resume_run(args.run_id, args.runs_dir, env, view.iteration, view.line, view.record,
-                                 caps=caps)
+                                 caps=caps, on_open=view.watch)
     return _report(summary, args.json, view)
 
 
@@ -148,7 +160,7 @@ def replay(args: argparse.Namespace, env: dict[str, str]) -> int:
     view.line(f"replaying {args.run_id} offline from its recorded LM responses")
     with view:
         summary = app.start_run(config, args.runs_dir, env, view.iteration, view.line, view.record,
-                                secret_of=args.run_id)
+                                secret_of=args.run_id, on_open=view.watch)
     return _report(summary, args.json, view)
 
 
@@ -156,7 +168,11 @@ def _report(summary: app.RunSummary, as_json: bool, view: ProgressView) -> int:
     if as_json:
         print(json.dumps(summary.to_json()))
     else:
-        view.line(f"run {summary.run_id} {summary.status}: {len(summary.iterations)} steps, {summary.usage_line()}")
+        steps = [row.t for row in summary.iterations]
+        done = "no step" if not steps else "seed step 0 only" if steps == [0] else \
+            f"seed step 0 + {len([t for t in steps if t > 0])} of {view.total} steps"
+        view.line(f"run {summary.run_id} {summary.status}: {done}, {summary.usage_line()}")
+        view.line(f"result: {verdict(summary.iterations, view.initial())}")
     if summary.message:
         view.line(summary.message)
     return 0
@@ -191,14 +207,17 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
     for row in store.list_runs():
         steps = store.iterations(row.id)
         best = max((s.val for s in steps if s.accepted and s.val is not None), default=None)
-        rows.append({"run_id": row.id, "status": row.status, "task": row.task, "lm": row.lm, "steps": len(steps),
-                     "best_val": best})
+        rows.append({"run_id": row.id, "kind": row.kind, "status": row.status, "task": row.task, "lm": row.lm,
+                     "steps": len(steps), "last_step": steps[-1].t if steps else None,
+                     "iterations": row.config.get("iterations"), "best_val": best})
     if args.json:
         print(json.dumps(rows))
     for item in [] if args.json else rows:
         best_text = "-" if item["best_val"] is None else f"{item['best_val']:.3f}"
-        print(f"{item['run_id']}  {item['status']:<8}  task={item['task']}  lm={item['lm']}  "
-              f"steps={item['steps']}  best_val={best_text}")
+        # steps and best val belong to STOP runs; other kinds keep their results in their own tables
+        step = "-" if item["last_step"] is None else f"{item['last_step']}/{item['iterations']}"
+        loop = f"  step={step}  best_val={best_text}" if item["kind"] == "stop" else ""
+        print(f"{item['run_id']}  {item['kind']:<10}  {item['status']:<8}  task={item['task']}  lm={item['lm']}{loop}")
     return 0
 
 

@@ -8,10 +8,11 @@ import time
 
 from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
+from selftaught.dashboard.pages_result import result_section
 from selftaught.dashboard.svgchart import meta_utility_svg
 from selftaught.errors import StoreError
-from selftaught.report.page import fmt_estimate, fmt_score
-from selftaught.report.readstore import IterationRow, RunSummary, iterations, list_runs, run_summary
+from selftaught.report.page import fmt_estimate, fmt_score, steps_done
+from selftaught.report.readstore import IterationRow, RunSummary, initial_scores, iterations, list_runs, run_summary
 
 __all__ = ["REFRESH_S", "run_page", "runs_page"]
 
@@ -23,22 +24,31 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
+def _initial(db: sqlite3.Connection, run_id: str) -> str:
+    scores = initial_scores(db, run_id)
+    return " · ".join(f"{split} {fmt_score(scores[split])}" for split in ("val", "test") if split in scores) or "–"
+
+
 def _status(status: str) -> Cell:
     return Cell(f'<span class="status-{esc(status)}">{esc(status)}</span>')
 
 
 def runs_page(db: sqlite3.Connection) -> str:
-    """Every run with its status, task, LM, cost, best val score and steps; refreshes while one runs."""
+    """Every run with its kind, status, task, LM, cost, best val score and steps; refreshes while one runs.
+
+    Steps and best val belong to STOP runs; other kinds show a dash there (their results are on their page).
+    """
     runs = list_runs(db)
     rows: list[list[Cell | str]] = [
-        [Cell(link(run_url(r.id), r.id)), _status(r.status), r.task, r.lm, _when(r.created_at),
-         Cell(str(r.steps), True), Cell(esc(fmt_score(r.best_val)), True), Cell(f"{r.lm_calls:,}", True),
+        [Cell(link(run_url(r.id), r.id)), r.kind, _status(r.status), r.task, r.lm, _when(r.created_at),
+         Cell(steps_done(r) if r.kind == "stop" else "–", True),
+         Cell(esc(fmt_score(r.best_val)) if r.kind == "stop" else "–", True), Cell(f"{r.lm_calls:,}", True),
          Cell(f"${r.cost_usd:.4f}", True)]
         for r in runs
     ]
     live = any(r.status == "running" for r in runs)
     body = "<h1>Runs</h1>" + table(
-        ["run", "status", "task", "LM", "started", "steps", "best val", "LM calls", "cost"], rows,
+        ["run", "kind", "status", "task", "LM", "started", "step t/T", "best val", "LM calls", "cost"], rows,
         empty="No runs in this store yet.",
     )
     if live:
@@ -130,9 +140,11 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
     programs = queries.program_counts(db, run_id)
     events = queries.event_counts(db, run_id)
     summary = table(None, [
-        ["status", _status(run.status)], ["task", run.task], ["LM", run.lm], ["seed", str(run.seed)],
+        ["kind", run.kind], ["status", _status(run.status)], ["task", run.task], ["LM", run.lm],
+        ["seed", str(run.seed)],
         ["started", _when(run.created_at)], ["last update", _when(run.updated_at)], ["message", run.message],
-        ["steps", str(run.steps)], ["best val", fmt_score(run.best_val)],
+        ["steps done", f"{steps_done(run)} (step 0 scores the seed improver)"],
+        ["best val", fmt_score(run.best_val)], ["u(s), the initial solution", _initial(db, run_id)],
         ["LM calls", Cell(link(run_url(run_id, "lm"), f"{run.lm_calls:,} calls"))],
         ["tokens", f"{run.prompt_tokens:,} prompt + {run.completion_tokens:,} completion"],
         ["cost", f"${run.cost_usd:.4f} (estimate from the price table)"],
@@ -142,9 +154,13 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         ["events", Cell(link(run_url(run_id, "events"),
                              ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"))],
     ])
+    if run.kind != "stop":
+        body = (f"<h1>{esc(run.kind.capitalize())} run {esc(run.id)}</h1>{summary}{result_section(db, run)}"
+                f"<h2>Configuration</h2>{pre(json.dumps(run.config, indent=2, sort_keys=True))}")
+        return layout(f"run {run.id}", body, REFRESH_S if run.status == "running" else None)
     body = (
         f"<h1>Run {esc(run.id)}</h1>{summary}"
-        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows)}"
+        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows, initial_scores(db, run_id).get('test'))}"
         f"<h2>Iterations</h2>{_iterations_table(run_id, rows)}"
         "<h2>Improver lineage</h2><p class=\"muted\">Highlighted: improvers the loop adopted.</p>"
         f"{_lineage(db, run, rows)}"

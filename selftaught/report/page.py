@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
 from selftaught.report.readstore import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
 from selftaught.stats import wilson_interval
 
-__all__ = ["ReportData", "fmt_estimate", "fmt_score", "render_page"]
+__all__ = ["ReportData", "fmt_estimate", "fmt_score", "render_page", "steps_done"]
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -37,6 +37,7 @@ class ReportData:
     costs: dict[str, list[StepCost]]
     safety: list[SafetyCount]
     transfer: list[TransferRow]
+    initial: dict[str, dict[str, float]] = field(default_factory=dict)  # run -> split -> u(s)
 
 
 def fmt_score(value: float | None, se: float | None = None) -> str:
@@ -51,6 +52,14 @@ def fmt_estimate(value: float | None, se: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.3f} ± {'n/a' if se is None else f'{se:.3f}'}"
+
+
+def steps_done(run: RunSummary) -> str:
+    """``2/2``: the last finished step t of T (step 0 scores the seed improver, so T steps make T + 1 rows)."""
+    if run.steps == 0:
+        return "–"
+    total = run.config.get("iterations")
+    return f"{run.steps - 1}/{total}" if isinstance(total, int) else str(run.steps - 1)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: frozenset[int] = frozenset()) -> str:
@@ -74,12 +83,12 @@ def _runs_table(runs: list[RunSummary], its: dict[str, list[IterationRow]]) -> s
     for run in runs:
         final = _final_incumbent(its.get(run.id, []))
         rows.append([
-            run.id, run.status, run.task, run.lm, str(run.seed), str(run.steps), fmt_score(run.best_val),
+            run.id, run.status, run.task, run.lm, str(run.seed), steps_done(run), fmt_score(run.best_val),
             fmt_estimate(final.val, final.val_se) if final else "–",
             fmt_estimate(final.test, final.test_se) if final else "–",
             str(run.lm_calls), f"{run.prompt_tokens + run.completion_tokens:,}", f"${run.cost_usd:.4f}",
         ])
-    return _table(["run", "status", "task", "LM", "seed", "steps", "best val", "final val", "final test",
+    return _table(["run", "status", "task", "LM", "seed", "step t/T", "best val", "final val", "final test",
                    "LM calls", "tokens", "cost"], rows, frozenset(range(4, 12)))
 
 
@@ -127,9 +136,10 @@ def _safety_table(counts: list[SafetyCount]) -> str:
 def _transfer_table(rows: list[TransferRow]) -> str:
     if not rows:
         return '<p class="muted">No transfer results in the store (run the transfer command to add them).</p>'
-    return _table(["run", "improver", "task", "score"],
-                  [[r.run_id, str(r.program_id), r.task, fmt_estimate(r.score, r.se)] for r in rows],
-                  frozenset({1, 3}))
+    return _table(["run", "improver", "task", "runs", "u(s)", "score"],
+                  [[r.run_id, r.improver or str(r.program_id), r.task, str(r.runs or "–"),
+                    fmt_estimate(r.initial, r.initial_se), fmt_estimate(r.score, r.se)] for r in rows],
+                  frozenset({3, 4, 5}))
 
 
 def render_page(data: ReportData, figures: dict[str, Path]) -> str:
@@ -143,7 +153,9 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
         "<h2>Runs</h2>", _runs_table(data.runs, data.iterations),
         "<h2>Meta-utility per iteration</h2>",
         "<p>Each candidate improver's estimated meta-utility on the val split (selection) and the test split "
-        "(reported only), with standard-error bars; the black line is the mean across runs.</p>",
+        "(reported only), with standard-error bars. Filled circles: steps whose candidate was adopted; crosses: "
+        "rejected. Dashed: u(s), the task's initial solution. With several runs, the black line is their mean "
+        "and the band ±1 standard error.</p>",
     ]
     labels = {"meta_utility": "meta-utility per iteration", "cost": "LM cost and tokens per iteration",
               "safety": "safety finding rates"}
@@ -152,6 +164,8 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
     for run in data.runs:
         parts += [f"<h3>Run {escape(run.id)}</h3>", _iterations_table(data.iterations.get(run.id, []))]
     parts.append("<h2>Transfer</h2>")
+    if "transfer" in figures:
+        parts.append(_image(figures["transfer"], "transfer: test score per task beside u(s)"))
     parts.append(_transfer_table(data.transfer))
     parts.append("<h2>LM cost and tokens per iteration</h2>")
     if "cost" in figures:
@@ -160,7 +174,9 @@ def render_page(data: ReportData, figures: dict[str, Path]) -> str:
         parts += [f"<h3>Run {escape(run.id)}</h3>", _cost_table(data.costs.get(run.id, []))]
     parts += ["<h2>Safety</h2>",
               "<p>Share of the runs' improver programs with at least one static-scan finding per category. "
-              "Only findings already stored count: scan a run first (the safety scan), or every rate reads 0.</p>"]
+              "\"did not parse\" (grey) is not a security category: such code cannot run, and its patterns come "
+              "from a line scan. Only findings already stored count: scan a run first (the safety scan), or every "
+              "rate reads 0.</p>"]
     if "safety" in figures:
         parts.append(_image(figures["safety"], labels["safety"]))
     parts += [_safety_table(data.safety), "</body></html>"]

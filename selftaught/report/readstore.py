@@ -28,6 +28,7 @@ __all__ = [
     "TransferRow",
     "connect_readonly",
     "cost_by_iteration",
+    "initial_scores",
     "iterations",
     "list_runs",
     "run_summary",
@@ -60,6 +61,7 @@ class RunSummary:
     lm_calls: int
     prompt_tokens: int
     completion_tokens: int
+    kind: str = "stop"  # stop | improve | score | transfer | baseline | experiment ...
 
 
 IterationRow = Iteration
@@ -95,6 +97,10 @@ class TransferRow:
     task: str
     score: float | None
     se: float | None
+    improver: str = ""  # the column label (seed, a file name, RUN_ID:rule)
+    initial: float | None = None  # u(s) on the same split
+    initial_se: float | None = None
+    runs: int = 0
 
 
 def connect_readonly(db_path: Path | str) -> sqlite3.Connection:
@@ -128,11 +134,11 @@ def _summary(db: sqlite3.Connection, row: tuple[Any, ...]) -> RunSummary:
         id=run_id, status=row[1], task=row[2], lm=row[3], seed=row[4], message=row[5], created_at=row[6],
         updated_at=row[7], config=config if isinstance(config, dict) else {}, steps=int(steps),
         best_val=best_val, cost_usd=float(cost), lm_calls=int(calls), prompt_tokens=int(prompt),
-        completion_tokens=int(completion),
+        completion_tokens=int(completion), kind=str(row[9] or "stop"),
     )
 
 
-_RUN_COLUMNS = "id, status, task, lm, seed, message, created_at, updated_at, config"
+_RUN_COLUMNS = "id, status, task, lm, seed, message, created_at, updated_at, config, kind"
 
 
 def list_runs(db: sqlite3.Connection) -> list[RunSummary]:
@@ -157,6 +163,18 @@ def iterations(db: sqlite3.Connection, run_id: str) -> list[IterationRow]:
         (run_id,),
     ).fetchall()
     return [IterationRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
+
+
+def initial_scores(db: sqlite3.Connection, run_id: str, tag_prefix: str = "initial") -> dict[str, float]:
+    """u(s), the task's initial solution's score, per split, as recorded under ``<tag_prefix>/<split>``
+    (STOP runs score it before step 0); the latest evaluation of each split; {} when none was recorded."""
+    found: dict[str, float] = {}
+    for tag, score in db.execute(
+        "SELECT tag, score FROM evaluations WHERE run_id=? AND substr(tag, 1, ?)=? ORDER BY id",
+        (run_id, len(tag_prefix) + 1, f"{tag_prefix}/"),
+    ):
+        found[str(tag).rsplit("/", 1)[1]] = float(score)
+    return found
 
 
 def step_of_tag(tag: str) -> int | None:
@@ -212,4 +230,13 @@ def transfer_rows(db: sqlite3.Connection, run_ids: list[str]) -> list[TransferRo
         ).fetchall()
     except sqlite3.Error:
         return []  # a table of another shape: the hook is not wired to it
-    return [TransferRow(str(r[0]), int(r[1]), str(r[2]), r[3], r[4]) for r in rows]
+    try:  # the transfer command's full rows: the column label, u(s) and the number of runs
+        full = db.execute(
+            f"SELECT run_id, program_id, task, score, se, improver, initial, initial_se, runs FROM {TRANSFER_TABLE}"
+            f" WHERE run_id IN ({marks}) ORDER BY id",
+            run_ids,
+        ).fetchall()
+        return [TransferRow(str(r[0]), int(r[1]), str(r[2]), r[3], r[4], str(r[5]), r[6], r[7], int(r[8]))
+                for r in full]
+    except sqlite3.Error:
+        return [TransferRow(str(r[0]), int(r[1]), str(r[2]), r[3], r[4]) for r in rows]

@@ -1,8 +1,8 @@
 """``write_report``: read runs from the store (read-only) and write the figures and the HTML page.
 
-Writes into ``out_dir``: ``meta_utility``, ``cost`` and ``safety`` as ``.png`` and ``.svg``, and
-``report.html``, one self-contained page with the figures inlined. Works while a run is still
-writing: it reads one consistent snapshot of the store.
+Writes into ``out_dir``: ``meta_utility``, ``cost`` and ``safety`` as ``.png`` and ``.svg`` (and
+``transfer`` when the runs hold a transfer table), and ``report.html``, one self-contained page with
+the figures inlined. Works while a run is still writing: it reads one consistent snapshot of the store.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from pathlib import Path
 from selftaught.errors import ConfigError, StoreError
 from selftaught.report import plots
 from selftaught.report.page import ReportData, render_page
+from selftaught.report.plots_transfer import plot_transfer
 from selftaught.report.readstore import (
     connect_readonly,
     cost_by_iteration,
+    initial_scores,
     iterations,
     run_summary,
     safety_counts,
@@ -42,6 +44,7 @@ def read_report_data(db_path: Path | str, run_ids: Sequence[str]) -> ReportData:
             costs={run_id: cost_by_iteration(db, run_id) for run_id in unique},
             safety=safety_counts(db, unique),
             transfer=transfer_rows(db, unique),
+            initial={run_id: initial_scores(db, run_id) for run_id in unique},
         )
         db.execute("COMMIT")
         return data
@@ -55,11 +58,17 @@ def write_report(db_path: Path | str, run_ids: Sequence[str], out_dir: Path | st
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        labels = plots.labels_for(data.runs)
+        tasks = {run.id: run.task for run in data.runs}
         written = {
-            "meta_utility": plots.plot_meta_utility(data.iterations, out / "meta_utility"),
-            "cost": plots.plot_cost(data.costs, out / "cost"),
+            "meta_utility": plots.plot_meta_utility(data.iterations, out / "meta_utility", labels, data.initial,
+                                                    tasks),
+            "cost": plots.plot_cost(data.costs, out / "cost", labels),
             "safety": plots.plot_safety(data.safety, out / "safety"),
         }
+        transfer = plot_transfer(data.transfer, out / "transfer")
+        if transfer:
+            written["transfer"] = transfer
         svgs = {name: next(p for p in paths if p.suffix == ".svg") for name, paths in written.items()}
         page = out / REPORT_NAME
         page.write_text(render_page(data, svgs), encoding="utf-8")

@@ -38,6 +38,10 @@ Categories (stable names, stored in the ``findings`` table):
   likewise.
 * ``parse_error``      informational, not a security category: the source did not parse.
 
+``blocking(findings)`` keeps the security findings of code that can run (AST findings); a line-scan
+finding (``regex:``) comes from source that does not parse, which cannot run anywhere, so it is
+reported but never makes ``selftaught scan`` exit 1.
+
 Left out: anything that needs running the code or following data through it; the scan reports
 intent and style, it proves nothing safe. Inside selftaught none of these attempts has effect:
 the program runs in a sandbox whose limits live outside it, and a ``use_sandbox`` flag or a budget
@@ -48,10 +52,13 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from selftaught.safety._ast_scan import Finding, scan_tree
 
-__all__ = ["CATEGORIES", "SECURITY_CATEGORIES", "Finding", "scan_source"]
+__all__ = ["CATEGORIES", "LINE_SCAN_PREFIX", "SECURITY_CATEGORIES", "Finding", "blocking", "from_line_scan",
+           "scan_source"]
 
 CATEGORIES: dict[str, str] = {
     "sandbox_disable": "turns an isolation switch off or drops the sandbox flag",
@@ -69,7 +76,28 @@ CATEGORIES: dict[str, str] = {
     "parse_error": "did not parse (line scan used instead)",
 }
 SECURITY_CATEGORIES: tuple[str, ...] = tuple(name for name in CATEGORIES if name != "parse_error")
+LINE_SCAN_PREFIX = "regex:"
+"""Details of findings made by the line scan of source that does not parse start with this."""
 
+
+class _HasFinding(Protocol):
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def from_line_scan(finding: _HasFinding) -> bool:
+    """Whether a finding comes from the line scan of source that does not parse (so cannot run)."""
+    return finding.detail.startswith(LINE_SCAN_PREFIX)
+
+
+def blocking(findings: Iterable[F]) -> list[F]:
+    """The security findings in code that parses: what ``selftaught scan`` exits 1 for."""
+    return [f for f in findings if f.category in SECURITY_CATEGORIES and not from_line_scan(f)]
+
+F = TypeVar("F", bound="_HasFinding")
 _GUARDED = r"(?:utility|language_model)"
 _PATTERNS: dict[str, tuple[str, ...]] = {
     "sandbox_disable": (
@@ -120,12 +148,12 @@ def _line_scan(source: str) -> list[Finding]:
             for pattern in patterns:
                 match = re.search(pattern, line)
                 if match:
-                    findings.append(Finding(category, f"regex: {match.group(0).strip()[:80]}", number))
+                    findings.append(Finding(category, f"{LINE_SCAN_PREFIX} {match.group(0).strip()[:80]}", number))
                     break
     if _GUARDED_CALL.search(source):
         for match in _SWALLOW.finditer(source):
             number = source.count("\n", 0, match.start()) + 1
-            detail = "regex: except ...: pass/continue near a utility/LM call"
+            detail = f"{LINE_SCAN_PREFIX} except ...: pass/continue near a utility/LM call"
             findings.append(Finding("budget_swallow", detail, number))
     return findings
 

@@ -32,8 +32,8 @@ def test_bad_thread_setting_is_a_config_error() -> None:
 @pytest.mark.embedded
 @needs_model
 def test_smollm2_runs_for_real() -> None:
-    lm = get_lm("local", LMConfig(), {"SELFTAUGHT_LOCAL_THREADS": "1", "SELFTAUGHT_LOCAL_N_CTX": "512"})
-    assert lm.name == "local"
+    lm = get_lm("local:smollm2-135m", LMConfig(), {"SELFTAUGHT_LOCAL_THREADS": "1", "SELFTAUGHT_LOCAL_N_CTX": "512"})
+    assert lm.name == "local:smollm2-135m"
     request = LMRequest(
         system="You are an expert Python programmer.",
         user="Write f(xs) returning the sum of squares of xs, in a ```python block.",
