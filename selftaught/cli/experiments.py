@@ -287,9 +287,10 @@ def run_kind(
     ``headline`` (the cost bound) is printed first, once the run exists; ``secret_of`` names the run
     whose split secret to use (``replay``)."""
     view = _view(_activity(kind, config, invocation))
-    document, renderable, after, verdicts = None, None, "", []
+    document, renderable, after, verdicts = None, None, "", list[str]()
     with view, app.open_session(config, args.runs_dir, env, kind=kind, run_id=run_id, invocation=invocation,
-                                secret_of=secret_of, on_created=lambda new_id: view.line(headline) if headline else None,
+                                secret_of=secret_of,
+                                on_created=lambda new_id: view.line(headline) if headline else None,
                                 **_session_kwargs(view)) as session:
         document, renderable, after, verdicts = _KINDS[kind](session, invocation)
         document = {**_provenance(session), **document}
@@ -303,7 +304,7 @@ def run_kind(
     if not args.json:
         if after:
             print(after)
-        _stderr().print(f"run {session.run_id} {summary.status}: {summary.usage_line()}", markup=False)
+        view.line(f"run {session.run_id} {summary.status}: {summary.usage_line()}")
     return 0
 
 
@@ -352,7 +353,7 @@ def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
         write_csv(table, Path(invocation["csv"]))
     document: dict[str, Any] = table.to_json()
     if session.config.scoring != "reference":
-        return document, transfer_rich(table), "", _table_verdict(table), _table_verdict(table)
+        return document, transfer_rich(table), "", _table_verdict(table)
     document["paper_table1"] = paper_json(table, invocation["tasks"])
     return document, Group(transfer_rich(table), paper_rich(table, invocation["tasks"])), "", _table_verdict(table)
 

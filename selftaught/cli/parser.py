@@ -124,7 +124,8 @@ def _experiment_commands(commands: Any, registry: dict[str, argparse.ArgumentPar
                        "Run one improver once on a task's initial solution s (train utility, fresh budgets), then "
                        "score s and the returned solution on val and test. Prints u(s) beside the new scores, "
                        "explains failures on stderr and prints the new solution. Stored as a run of kind improve.")
-    improve.add_argument("--task", required=True, help="task spec (see selftaught tasks; e.g. lpn:preset=hard) or path to a task file")
+    improve.add_argument("--task", required=True,
+                         help="task spec (see selftaught tasks; e.g. lpn:preset=hard) or path to a task file")
     improve.add_argument("--improver", default="seed", help=improver_help + " (default: seed)")
     improve.add_argument("--rule", choices=["best_val", "last"], default="best_val", help=rule_help)
     _run_flags(improve, loop=False)
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "built-ins' parameters and presets.")
     _json(tasks)
 
-    secret = _command(commands, registry, "secret", "the run store's split secret: show its fingerprint, export, import",
+    secret = _command(commands, registry, "secret", "the run store's split secret: show, export, import",
                       "The secret that draws the val and test instances. show: print its fingerprint; export FILE: "
                       "write it to a new file (mode 0600) to share on purpose; import FILE: make a shared secret "
                       "this store's default.")

@@ -154,7 +154,8 @@ class LocalLM:
                         text = out["choices"][0]["text"] or ""
                         cut = finish_reason(out["choices"][0].get("finish_reason")) == "length"
                         if prefill:  # a cut-off block stays open, so it is not taken for whole code
-                            text = f"{PREFILL}{_before_closing_fence(text).rstrip()}\n" + ("" if cut else f"{CODE_FENCE}\n")
+                            body = _before_closing_fence(text).rstrip()
+                            text = f"{PREFILL}{body}\n" + ("" if cut else f"{CODE_FENCE}\n")
                     else:
                         out = llama.create_chat_completion(
                             messages=_messages(request), max_tokens=request.max_tokens,
