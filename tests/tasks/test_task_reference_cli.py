@@ -18,7 +18,7 @@ from tests.tasks.solutions import QAP_IDENTITY
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--lm", "openai:fake-model", "--improver-timeout", "60", "--runs", "1", "--lm-calls", "1",
+FLAGS = ["--lm", "openai:fake-model", "--improver-timeout", "60", "--runs", "2", "--lm-calls", "1",
          "--responses-per-call", "1", "--utility-calls", "1"]
 
 
