@@ -14,6 +14,7 @@ Scoring. Scorers read untrusted plain data. Validators here raise ``Invalid(reas
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
@@ -21,7 +22,7 @@ from typing import Any, overload
 import numpy as np
 
 from selftaught.errors import TaskError
-from selftaught.records import Instance, Score, Split
+from selftaught.records import WALL_FACTOR, WALL_SLACK_S, Instance, Score, Split
 
 __all__ = [
     "SPLITS",
@@ -35,6 +36,8 @@ __all__ = [
     "as_permutation",
     "instance_rng",
     "plain",
+    "time_limit_sentence",
+    "with_time_limits",
 ]
 
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -48,6 +51,21 @@ class Invalid(Exception):
 def instance_rng(task: str, split: Split, index: int) -> np.random.Generator:
     """The random generator for instance ``index`` of ``split`` of the task named ``task``."""
     return np.random.default_rng(np.random.SeedSequence([zlib.crc32(task.encode()), SPLIT_SEEDS[split], index]))
+
+
+_TIME_LIMIT = re.compile(r"<time limit per (\w+)>")
+
+
+def time_limit_sentence(limit_s: float, item: str) -> str:
+    """What the sandbox does with one instance's time limit, as task descriptions tell the model."""
+    wall = WALL_FACTOR * limit_s + WALL_SLACK_S
+    return (f"{limit_s:g} s of CPU time per {item} ({wall:g} s of wall time); a {item} past it is "
+            f"stopped and scores 0, and the other {item}s still run")
+
+
+def with_time_limits(text: str, limit_s: float) -> str:
+    """``text`` with each ``<time limit per ITEM>`` replaced by ``time_limit_sentence(limit_s, ITEM)``."""
+    return _TIME_LIMIT.sub(lambda match: time_limit_sentence(limit_s, match.group(1)), text)
 
 
 class LazyInstances(Sequence[Instance]):
@@ -98,6 +116,9 @@ class SeededTask:
 
     def __init__(self) -> None:
         self._splits: dict[Split, LazyInstances] = {}
+        description = getattr(self, "description", None)
+        if isinstance(description, str):
+            self.description = with_time_limits(description, self.call_timeout_s)
 
     def instances(self, split: Split) -> Sequence[Instance]:
         """The split's instances; deterministic (seeded) and the same on every call."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from selftaught.records import Instance, Split
-from selftaught.tasks.common import SeededTask, as_binary_vector
+from selftaught.tasks.common import SeededTask, as_binary_vector, with_time_limits
 
 __all__ = ["LPNTask", "parity_instance"]
 
@@ -45,7 +45,7 @@ real instances are fixed and hidden, and the utility returns the mean score over
             train_y = (train_X @ secret) % 2{noise_line}
             test_y = (test_X @ secret) % 2  # test labels are clean
             try:
-                predictions = algorithm(train_X, train_y, test_X)  # at most {timeout:g} s per instance
+                predictions = algorithm(train_X, train_y, test_X)  # <time limit per instance>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue
@@ -109,8 +109,8 @@ class LPNTask(SeededTask):
             n_train=self.n_train,
             n_test=self.n_test,
             noise_line=noise_line,
-            timeout=self.call_timeout_s,
         )
+        self.description = with_time_limits(self.description, self.call_timeout_s)
 
     def generate(self, rng: np.random.Generator) -> Instance:
         return parity_instance(rng, self.n_bits, self.secret_p, self.n_train, self.n_test, self.noise)

@@ -48,7 +48,7 @@ the real instances are fixed and hidden, and the utility returns the mean score 
                     if np.random.rand() < 0.4:
                         adjacency[i, j] = adjacency[j, i] = np.random.randint(1, 11)
             try:
-                labels = algorithm(adjacency)  # at most 0.1 s per graph
+                labels = algorithm(adjacency)  # <time limit per graph>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue
