@@ -8,16 +8,19 @@ next job; an improver run ends at its time limit however it loops on proxy calls
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from selftaught.broker import Broker
+from selftaught.cli import main
 from selftaught.config import Budgets, SandboxConfig
 from selftaught.errors import ProxyError
 from selftaught.lm import ScriptedLM
@@ -26,6 +29,7 @@ from selftaught.records import Job, RemoteSpec
 from selftaught.sandbox import ForkServerSandbox
 from selftaught.store import RunRecorder, RunStore
 from selftaught.tasks import get_task
+from tests.conftest import ScriptedServer
 
 GRACE_S = 1.5
 """How far past a deadline a job may end: the kill, the tree's exit report and the output drain."""
@@ -219,9 +223,11 @@ def test_a_handler_cannot_outlive_the_deadline_of_the_job_it_serves(one_slot: Fo
 # --- improver runs ---------------------------------------------------------------------------------
 
 HOSTILE_IMPROVER = """
+QUICK = "def algorithm(*args):\\n    return None\\n"
+
 def improve_algorithm(initial_solution, utility, language_model):
     while True:
-        for call in (lambda: utility(initial_solution), lambda: language_model.prompt("e", "m", 1, 0.5)):
+        for call in (lambda: utility(QUICK), lambda: language_model.prompt("e", "m", 1, 0.5)):
             try:
                 call()
             except Exception:
@@ -251,3 +257,26 @@ def test_an_improver_run_ends_at_its_time_limit(plain_sandbox: ForkServerSandbox
     assert run.solution is None and run.reason.startswith("timeout") and "deadline" in run.reason
     kinds = [kind for (kind,) in store._db.execute("SELECT kind FROM events WHERE run_id=?", (run_id,))]
     assert "timeout" in kinds and "improver_failed" in kinds
+
+
+def test_a_hostile_improver_is_ended_at_improver_timeout_inside_a_run(
+        scripted_server: ScriptedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``selftaught improve`` with an improver that loops on proxy calls: the run goes on without it."""
+    improver = tmp_path / "hostile.py"
+    improver.write_text(HOSTILE_IMPROVER)
+    started = time.monotonic()
+    code = main(["improve", "--task", "three_sat", "--improver", str(improver), "--improver-timeout", "3",
+                 "--lm", "openai:fake-model", "--lm-calls", "1", "--utility-calls", "2", "--json",
+                 "--runs-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["solution"] is None and doc["reason"].startswith("timeout") and "3 s deadline" in doc["reason"]
+    assert doc["lm_calls"] == 1 and doc["utility_calls"] == 2  # then refused, again and again, until the deadline
+    store = RunStore.in_dir(tmp_path)
+    try:
+        kinds = {kind for (kind,) in store._db.execute("SELECT kind FROM events WHERE run_id=?", (doc["run_id"],))}
+    finally:
+        store.close()
+    assert {"timeout", "budget_exceeded", "improver_failed"} <= kinds
+    assert time.monotonic() - started < 60  # the initial solution is also scored on val and test
