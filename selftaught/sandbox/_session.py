@@ -22,12 +22,20 @@ from selftaught.sandbox import _wire
 from selftaught.sandbox._attempt import Attempt, Launch
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobSession", "encode_job"]
+__all__ = ["JobSession", "encode_job", "time_left"]
 
 _MAX_STDERR = 1 << 20
 
 _local = threading.local()
 """``deadline``: while this thread serves a job's proxy call, the monotonic time that job must end."""
+
+
+def time_left() -> float | None:
+    """Seconds until the deadline of the job whose proxy call this thread is serving (None when
+    it serves none). A job this thread starts ends by then; a sandbox that runs jobs elsewhere
+    (another process or machine) passes it on as the job's ``deadline_s``."""
+    deadline = getattr(_local, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class JobSession:

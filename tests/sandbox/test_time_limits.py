@@ -26,7 +26,7 @@ from selftaught.errors import ProxyError
 from selftaught.lm import ScriptedLM
 from selftaught.meta_utility import TaskUtility
 from selftaught.records import Job, RemoteSpec
-from selftaught.sandbox import ForkServerSandbox
+from selftaught.sandbox import ForkServerSandbox, time_left
 from selftaught.store import RunRecorder, RunStore
 from selftaught.tasks import get_task
 from tests.conftest import ScriptedServer
@@ -207,6 +207,9 @@ def test_refused_calls_buy_no_time_and_a_queued_job_is_not_starved(one_slot: For
 def test_a_handler_cannot_outlive_the_deadline_of_the_job_it_serves(one_slot: ForkServerSandbox) -> None:
     """A proxy call that starts a job (a solution scored for an improver) ends with its caller."""
     def handler(remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        left = time_left()
+        if left is None or not 0 < left <= 2:
+            raise ProxyError(f"the handler should see the caller's time left, not {left}")
         inner = one_slot.run(Job("import time\ndef f():\n    time.sleep(60)\n", "f", ((),) * 5, call_timeout_s=5))
         if inner.ok:
             raise ProxyError("the inner job should have been cut short")
@@ -218,6 +221,7 @@ def test_a_handler_cannot_outlive_the_deadline_of_the_job_it_serves(one_slot: Fo
                                deadline_s=2, remotes=(RemoteSpec("oracle", {}, ("ask",)),)), handler)
     assert time.monotonic() - started < 2 + 2 * GRACE_S
     assert outcome.results[0].timed_out
+    assert time_left() is None  # outside any proxy call
 
 
 # --- improver runs ---------------------------------------------------------------------------------
