@@ -63,6 +63,7 @@ class Attempt:
         self.state = "startup"  # startup -> between <-> call -> done
         self.window = 0.0  # when the current phase's time is up
         self.call_started = 0.0
+        self.ended = 0.0  # when the conversation stopped (a limit passed, or the process ended)
         self.fail_reason = ""
 
     @property
@@ -103,6 +104,7 @@ class Attempt:
             except BaseException:
                 self._finish(worker, job_id, status, out_read, kill=True)
                 raise
+            self.ended = time.monotonic()
             self._finish(worker, job_id, status, out_read, kill=bool(why) or self.state != "done")
             return self._conclude(why, status)
         finally:
@@ -230,7 +232,7 @@ class Attempt:
             return AttemptEnd(False, _describe_end(status.code, status.error, "start-up"))
         # A call was running (or about to start) and had to be killed, or its process died:
         # that call fails alone, and the session goes on with the next one if time is left.
-        elapsed = time.monotonic() - self.call_started if self.state == "call" else 0.0
+        elapsed = self.ended - self.call_started if self.state == "call" else 0.0
         if why == "deadline" and self.state == "between":
             return AttemptEnd(True, "")  # the next call never started: the session reports it not run
         if why == "window":
