@@ -105,7 +105,8 @@ class Attempt:
                 self._finish(worker, job_id, status, out_read, kill=True)
                 raise
             self.ended = time.monotonic()
-            self._finish(worker, job_id, status, out_read, kill=bool(why) or self.state != "done")
+            lingering = self.ended >= min(self.window, self.session.deadline)  # done, but not exiting
+            self._finish(worker, job_id, status, out_read, kill=bool(why) or self.state != "done" or lingering)
             return self._conclude(why, status)
         finally:
             worker.track(-1)

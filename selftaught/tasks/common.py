@@ -59,8 +59,8 @@ _TIME_LIMIT = re.compile(r"<time limit per (\w+)>")
 def time_limit_sentence(limit_s: float, item: str) -> str:
     """What the sandbox does with one instance's time limit, as task descriptions tell the model."""
     wall = WALL_FACTOR * limit_s + WALL_SLACK_S
-    return (f"{limit_s:g} s of CPU time per {item} ({wall:g} s of wall time); a {item} past it is "
-            f"stopped and scores 0, and the other {item}s still run")
+    return (f"{limit_s:g} s of CPU time per {item} ({wall:g} s of wall time); past that the call is "
+            f"stopped and this {item} scores 0, while the other {item}s still run")
 
 
 def with_time_limits(text: str, limit_s: float) -> str:
