@@ -284,3 +284,13 @@ def test_a_hostile_improver_is_ended_at_improver_timeout_inside_a_run(
         store.close()
     assert {"timeout", "budget_exceeded", "improver_failed"} <= kinds
     assert time.monotonic() - started < 60  # the initial solution is also scored on val and test
+
+
+@pytest.mark.parametrize("name", ["lpn", "parity", "string_grid", "qap", "three_sat", "maxcut"])
+def test_task_descriptions_say_what_a_timeout_costs(name: str) -> None:
+    task = get_task(name)
+    assert "<time limit" not in task.description
+    stated = [line for line in task.description.splitlines() if f"{task.call_timeout_s:g} s of CPU time per" in line]
+    assert len(stated) == 1 and "still run" in stated[0]
+    wall = Job("", "f", (), task.call_timeout_s).call_wall_s()
+    assert f"({wall:g} s of wall time)" in stated[0]
