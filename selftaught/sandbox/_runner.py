@@ -211,6 +211,15 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
     return function, ""
 
 
+# Bound before any candidate code runs: a candidate that replaces ``signal.setitimer`` or
+# ``time.process_time`` in its own namespace changes nothing here. (One that patches this module
+# itself can still dodge the CPU limit, but not the broker's wall-clock limit.)
+_setitimer = signal.setitimer
+_install_handler = signal.signal
+_process_time = time.process_time
+_getrusage = resource.getrusage
+
+
 class _TimeUp(BaseException):
     """Raised inside a call that used up its CPU time (a BaseException: ``except Exception`` misses it)."""
 
@@ -228,7 +237,7 @@ class _CpuTimer:
         self.fired = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGPROF, self._on_signal)
+        _install_handler(signal.SIGPROF, self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.active:
@@ -238,13 +247,13 @@ class _CpuTimer:
     def start(self, limit_s: float) -> None:
         self.fired = False
         self.active = True
-        signal.setitimer(signal.ITIMER_PROF, max(limit_s, 1e-4), 0.005)
+        _setitimer(signal.ITIMER_PROF, max(limit_s, 1e-4), 0.005)
 
     def stop(self) -> None:
         while True:
             try:
                 self.active = False
-                signal.setitimer(signal.ITIMER_PROF, 0.0)
+                _setitimer(signal.ITIMER_PROF, 0.0)
                 return
             except _TimeUp:  # the signal landed before ``active`` was cleared
                 continue
@@ -255,8 +264,8 @@ _TIMER = _CpuTimer()
 
 def _cpu_s() -> float:
     """CPU seconds used by this process (all threads) and its waited-for children."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    children = _getrusage(resource.RUSAGE_CHILDREN)
+    return _process_time() + children.ru_utime + children.ru_stime
 
 
 def _one_call(function: Any, args: list[Any], limit_s: float | None) -> dict[str, Any]:

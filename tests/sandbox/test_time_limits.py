@@ -294,3 +294,18 @@ def test_task_descriptions_say_what_a_timeout_costs(name: str) -> None:
     assert len(stated) == 1 and "still run" in stated[0]
     wall = Job("", "f", (), task.call_timeout_s).call_wall_s()
     assert f"({wall:g} s of wall time)" in stated[0]
+
+
+def test_patching_the_clocks_in_the_candidate_does_not_lift_the_cpu_limit(sandbox: ForkServerSandbox) -> None:
+    source = (
+        "import resource, signal, time\n"
+        "signal.setitimer = lambda *args: (0.0, 0.0)\n"
+        "time.process_time = lambda: 0.0\n"
+        "signal.signal = lambda *args: None\n"
+        "resource.getrusage = lambda who: resource.struct_rusage((0.0,) * 16)\n"
+        "def f():\n"
+        "    while True:\n"
+        "        pass\n"
+    )
+    outcome = sandbox.run(Job(source, "f", ((),), call_timeout_s=0.1))
+    assert outcome.results[0].timed_out and "CPU-time limit" in outcome.results[0].error
