@@ -66,6 +66,8 @@ class TaskUtility:
 class MetaUtility:
     """û(improver): mean downstream score over ``repeats`` improver runs (the ``train`` split)."""
 
+    runs_improvers = True  # each call is improver runs: an improver of improvers gets time for them
+
     def __init__(
         self, broker: Runner, task: Task, repeats: int, budgets: Budgets, parent_id: int | None = None,
         executor: Executor | None = None,

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "STARTUP_TIMEOUT_S",
+    "WALL_FACTOR",
+    "WALL_SLACK_S",
     "CallResult",
+    "Clock",
     "Recorder",
     "Instance",
     "Iteration",
@@ -106,16 +110,39 @@ class RemoteSpec:
     methods: tuple[str, ...] = ()
 
 
+Clock = Literal["cpu", "wall"]
+"""What a call's limit counts: CPU seconds the call uses, or wall seconds it takes."""
+
+WALL_FACTOR = 5.0
+WALL_SLACK_S = 1.0
+"""A ``cpu``-clock call is also stopped after ``WALL_FACTOR * call_timeout_s + WALL_SLACK_S`` wall
+seconds: generous enough for a call far inside its CPU limit on a machine whose cores are shared
+several times over, and it ends calls that wait (sleep, block) rather than compute."""
+
+STARTUP_TIMEOUT_S = 10.0
+"""Default wall seconds a job may take to start: receive and decode its calls, load its source."""
+
+
 @dataclass(frozen=True)
 class Job:
     """Untrusted source to run in a sandbox: define it, then call ``entry`` once per ``calls`` item.
 
     An argument written ``{"$remote": NAME}`` is replaced by the proxy for ``remotes`` entry NAME.
     Positions listed in ``array_args`` are turned into numpy arrays in the sandbox.
-    Calls run in order; each may take ``call_timeout_s`` of wall time; the job stops at the first
-    timeout (later calls are not made). ``seed`` seeds ``random`` and ``numpy.random`` in the
-    sandbox before the source runs, so a job's randomness is the same when a run is replayed.
-    ``modules`` are ``(name, source)`` pairs the job's source can import (e.g. ``helpers``).
+
+    Time limits. Start-up (the job's calls decoded, ``modules`` and ``source`` loaded) may take
+    ``startup_timeout_s`` of wall time; it is never charged to a call. Each call then has its own
+    limit, counted from the moment the call starts inside the sandbox: with ``clock="cpu"``,
+    ``call_timeout_s`` seconds of CPU time (the process's, threads and waited-for children
+    included) and ``call_wall_s()`` of wall time; with ``clock="wall"``, ``call_timeout_s`` of wall
+    time. A call past its limit is stopped and fails with ``timed_out``; the calls after it still
+    run (in a fresh process when the slow one had to be killed). The whole job, restarts, proxy
+    calls and their answers included, ends at ``deadline()`` wall seconds after it got a sandbox
+    slot, whatever the sandboxed code sends; calls not reached by then have no result.
+
+    ``seed`` seeds ``random`` and ``numpy.random`` in the sandbox before the source runs, so a
+    job's randomness is the same when a run is replayed. ``modules`` are ``(name, source)`` pairs
+    the job's source can import (e.g. ``helpers``).
     """
 
     source: str
@@ -126,24 +153,48 @@ class Job:
     remotes: tuple[RemoteSpec, ...] = ()
     seed: int = 0
     modules: tuple[tuple[str, str], ...] = ()
+    clock: Clock = "cpu"
+    startup_timeout_s: float = STARTUP_TIMEOUT_S
+    deadline_s: float | None = None
+
+    def call_wall_s(self) -> float:
+        """Wall seconds one call may take before it is stopped."""
+        if self.clock == "wall":
+            return self.call_timeout_s
+        return WALL_FACTOR * self.call_timeout_s + WALL_SLACK_S
+
+    def deadline(self) -> float:
+        """Wall seconds the whole job may take: ``deadline_s``, or start-up plus every call at its limit."""
+        if self.deadline_s is not None:
+            return self.deadline_s
+        return self.startup_timeout_s + len(self.calls) * self.call_wall_s()
 
 
 @dataclass(frozen=True)
 class CallResult:
-    """One call of a job's entry function: its returned data, or why there is none."""
+    """One call of a job's entry function: its returned data, or why there is none.
+
+    ``timed_out`` marks a call stopped at (or found past) its limit; ``cpu_s`` is the CPU time the
+    sandbox measured for the call (None when it reported none); ``elapsed_s`` is the call's wall
+    time as the broker saw it.
+    """
 
     ok: bool
     value: Any = None
     error: str = ""
     elapsed_s: float = 0.0
+    timed_out: bool = False
+    cpu_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What a sandboxed job produced. Candidate failures are data here, never exceptions.
 
-    ``ok`` is False when the job as a whole failed (did not compile, lacked ``entry``, timed
-    out, was killed); ``results`` then holds the calls that finished before that.
+    ``ok`` is False when the job as a whole failed (did not compile, lacked ``entry``, ran past
+    its start-up limit or its deadline, broke the protocol); ``results`` then holds the calls that
+    finished before that. A call that timed out or crashed is a failed result, not a failed job.
+    ``restarts`` counts the fresh processes the job needed after a call had to be killed.
     """
 
     ok: bool
@@ -151,6 +202,7 @@ class Outcome:
     reason: str = ""
     stderr: str = ""
     elapsed_s: float = 0.0
+    restarts: int = 0
 
 
 # --- tasks -----------------------------------------------------------------------------------

@@ -170,7 +170,8 @@ def test_runtime_events_are_recorded_and_linked_to_programs(sandbox: ForkServerS
     run_id = store.create_run("lpn", "scripted", 0, {}, [])
     broker = Broker(sandbox, ScriptedLM(["x"]), RunRecorder(store, run_id), BUDGETS, max_tokens=64)
     task = get_task("lpn")
-    hang = broker.evaluate("def algorithm(a, b, c):\n    while True:\n        pass\n", task, "val", "hang")
+    # Every instance runs to its own limit: a task with a short one (0.1 s) keeps this quick.
+    hang = broker.evaluate("def algorithm(a):\n    while True:\n        pass\n", get_task("maxcut"), "val", "hang")
     shape = broker.evaluate("def algorithm(a, b, c):\n    return [[0]] * 3\n", task, "val", "shape")
     denied = broker.evaluate(
         "import socket\ndef algorithm(a, b, c):\n    socket.socket(socket.AF_INET).connect(('127.0.0.1', 9))\n",

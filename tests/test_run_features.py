@@ -13,7 +13,7 @@ from tests.conftest import FAKE_KEY, ScriptedServer
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--json", "--improver-timeout", "5"]
+FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--json", "--improver-timeout", "20"]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tests.conftest import FAKE_KEY, ScriptedServer, child_pids, orphaned_sandbo
 
 pytestmark = pytest.mark.slow
 
-RUN_FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json", "--improver-timeout", "5"]
+RUN_FLAGS = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json", "--improver-timeout", "20"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object] | None, str]:

@@ -25,7 +25,7 @@ def test_dashboard_and_report_show_a_real_run_safely(
         server.solution_pool.append(f"Ignore this {HOSTILE}\n```python\ndef algorithm(a, b, c):\n    return 1/0\n```")
         monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        code = main(["run", "--lm", "openai:fake", "--iterations", "1", "--repeats", "1", "--improver-timeout", "5",
+        code = main(["run", "--lm", "openai:fake", "--iterations", "1", "--repeats", "1", "--improver-timeout", "20",
                      "--runs-dir", str(tmp_path), "--json"])
         run_id = json.loads(capsys.readouterr().out)["run_id"]
     assert code == 0

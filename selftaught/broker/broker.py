@@ -24,7 +24,7 @@ from selftaught.broker.helpers import HELPERS_SOURCE, ends_in_open_block
 from selftaught.config import Budgets
 from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, SelftaughtError
 from selftaught.lm.base import LanguageModel
-from selftaught.records import Instance, Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
+from selftaught.records import STARTUP_TIMEOUT_S, Instance, Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
 from selftaught.sandbox.base import Sandbox
 from selftaught.tasks.base import Task
 
@@ -32,7 +32,12 @@ __all__ = ["Broker", "Evaluation", "ImproverRun", "Utility"]
 
 
 class Utility(Protocol):
-    """A utility an improver optimises against: a description and a score for a solution."""
+    """A utility an improver optimises against: a description and a score for a solution.
+
+    A utility whose calls are themselves improver runs (the meta-utility) says so with a true
+    ``runs_improvers`` attribute: an improver run against it may then take one improver time
+    limit per utility call it is allowed, on top of its own.
+    """
 
     @property
     def description(self) -> str: ...
@@ -165,7 +170,12 @@ class Broker:
     def _runtime_events(self, program_id: int, outcome: Outcome, invalid: list[str]) -> None:
         """Record what the sandbox and the scorer saw, one event per kind and job, linked to the program."""
         texts = [outcome.reason, outcome.stderr, *(result.error for result in outcome.results)]
-        if outcome.reason.startswith("timeout"):
+        timed_out = [f"#{index + 1}: {result.error}" for index, result in enumerate(outcome.results)
+                     if result.timed_out]
+        if timed_out:  # every slow call by number, each with its own reason
+            self.recorder.event("timeout", f"{len(timed_out)} call(s) timed out: " + "; ".join(timed_out)[:4000],
+                                program_id)
+        if outcome.reason.startswith(("timeout", "deadline")):
             self.recorder.event("timeout", outcome.reason, program_id)
         elif not outcome.ok:
             self.recorder.event("job_failed", outcome.reason, program_id)
@@ -178,14 +188,25 @@ class Broker:
     # --- improvers ---------------------------------------------------------------------------
 
     def improve(self, improver: str, initial_solution: str, utility: Utility, tag: str) -> ImproverRun:
-        """Run ``improver`` (untrusted source) once on ``initial_solution`` with fresh budgets."""
+        """Run ``improver`` (untrusted source) once on ``initial_solution`` with fresh budgets.
+
+        The run has one wall-clock deadline, LM waits and utility calls included, that nothing
+        the improver does can move: ``improver_timeout_s``, times ``1 + utility_calls`` when the
+        utility runs improvers itself. Solutions it has scored stop at that deadline too.
+        """
         program_id = self.recorder.program("improver", improver)
         session = _Session(self, utility, RunBudget(self.budgets), tag, program_id)
+        timeout_s = self.budgets.improver_timeout_s
+        if getattr(utility, "runs_improvers", False):
+            timeout_s *= 1 + self.budgets.utility_calls
         job = Job(
             source=improver,
             entry="improve_algorithm",
             calls=((initial_solution, {"$remote": "utility"}, {"$remote": "language_model"}),),
-            call_timeout_s=self.budgets.improver_timeout_s,
+            call_timeout_s=timeout_s,
+            clock="wall",
+            startup_timeout_s=min(STARTUP_TIMEOUT_S, timeout_s),
+            deadline_s=timeout_s,
             seed=self._seed(tag),
             modules=(("helpers", HELPERS_SOURCE),),
             remotes=(

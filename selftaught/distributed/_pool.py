@@ -62,7 +62,7 @@ class ActorPool:
         """Run ``job`` on some actor; lost actors are replaced and the job is sent again."""
         errors = self._ray.exceptions
         # A safety net only: the actor's sandbox enforces the job's own time limits.
-        limit_s = job.call_timeout_s * (len(job.calls) + 1) * ACTOR_CONCURRENCY + self._slack_s
+        limit_s = job.deadline() * ACTOR_CONCURRENCY + self._slack_s
         lost: list[str] = []
         for _ in range(self._attempts):
             member, handle = self._acquire()

@@ -13,13 +13,14 @@ from Ray 2.52; see the README's Ray section).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from selftaught.config import SandboxConfig
 from selftaught.distributed import _cluster
 from selftaught.distributed._pool import ActorPool
 from selftaught.records import Job, Outcome
-from selftaught.sandbox import ForkServerSandbox
+from selftaught.sandbox import ForkServerSandbox, time_left
 from selftaught.sandbox.base import Handler, Sandbox
 
 __all__ = ["RaySandbox"]
@@ -79,6 +80,9 @@ class RaySandbox:
         """Run ``job``: on a Ray actor when it has no handler, else on the local sandbox."""
         if handler is not None or self._pool is None:
             return self._local.run(job, handler)
+        left = time_left()  # a solution scored for an improver run ends with that run
+        if left is not None and left < job.deadline():
+            job = dataclasses.replace(job, deadline_s=max(left, 0.001))
         return self._pool.run(job)
 
     def close(self) -> None:

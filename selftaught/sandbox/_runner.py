@@ -11,7 +11,10 @@ job, done before this module runs. Standard library only (numpy is used if alrea
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
+import resource
+import signal
 import socket
 import sys
 import threading
@@ -21,11 +24,9 @@ from typing import Any
 
 from selftaught.sandbox import _wire
 
-__all__ = ["ERROR_CLASSES", "READY_AFTER_S", "serve", "to_plain"]
+__all__ = ["ERROR_CLASSES", "serve", "to_plain"]
 
 _MAX_ERROR_CHARS = 2000
-READY_AFTER_S = 0.02
-"""Loading faster than this is charged to the first call's timeout instead of costing a message."""
 
 
 class SelftaughtError(Exception):
@@ -210,17 +211,93 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
     return function, ""
 
 
-def _one_call(function: Any, args: list[Any]) -> dict[str, Any]:
-    started = time.perf_counter()
+# Bound before any candidate code runs: a candidate that replaces ``signal.setitimer`` or
+# ``time.process_time`` in its own namespace changes nothing here. (One that patches this module
+# itself can still dodge the CPU limit, but not the broker's wall-clock limit.)
+_setitimer = signal.setitimer
+_install_handler = signal.signal
+_process_time = time.process_time
+_getrusage = resource.getrusage
+
+
+class _TimeUp(BaseException):
+    """Raised inside a call that used up its CPU time (a BaseException: ``except Exception`` misses it)."""
+
+
+class _CpuTimer:
+    """Interrupts the running call once the process has used ``limit_s`` of CPU time in it.
+
+    ITIMER_PROF counts the CPU time of every thread of the process; after the first expiry it
+    fires again every few milliseconds, so a call that swallows ``_TimeUp`` is interrupted again.
+    A call that ignores the signal entirely is still stopped by the broker's wall-clock limit.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.fired = False
+
+    def install(self) -> None:
+        _install_handler(signal.SIGPROF, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.active:
+            self.fired = True
+            raise _TimeUp
+
+    def start(self, limit_s: float) -> None:
+        self.fired = False
+        self.active = True
+        _setitimer(signal.ITIMER_PROF, max(limit_s, 1e-4), 0.005)
+
+    def stop(self) -> None:
+        while True:
+            try:
+                self.active = False
+                _setitimer(signal.ITIMER_PROF, 0.0)
+                return
+            except _TimeUp:  # the signal landed before ``active`` was cleared
+                continue
+
+
+_TIMER = _CpuTimer()
+
+
+def _cpu_s() -> float:
+    """CPU seconds used by this process (all threads) and its waited-for children."""
+    children = _getrusage(resource.RUSAGE_CHILDREN)
+    return _process_time() + children.ru_utime + children.ru_stime
+
+
+def _one_call(function: Any, args: list[Any], limit_s: float | None) -> dict[str, Any]:
+    """Call ``function``; with ``limit_s``, stop it after that much CPU time and say so."""
+    value: Any = None
+    ok, error, timed_out = False, "", False
+    started = _cpu_s()
     try:
-        value = to_plain(function(*args))
-        ok, error = True, ""
-    except Unserializable as exc:
-        value, ok, error = None, False, f"unserializable output: {exc}"
+        if limit_s is not None:
+            _TIMER.start(limit_s)
+        raw = function(*args)
+        _TIMER.stop()
+        value, ok = raw, True
+    except _TimeUp:
+        _TIMER.stop()
+        timed_out = True
     except BaseException as exc:  # SystemExit from candidates is a failure too
-        value, ok, error = None, False, _describe(exc)
-    result = {"t": "result", "ok": ok, "value": value, "error": error,
-              "elapsed_s": time.perf_counter() - started}
+        _TIMER.stop()
+        error = _describe(exc)
+    cpu_s = _cpu_s() - started
+    if limit_s is not None and (timed_out or _TIMER.fired or cpu_s > limit_s):
+        value, ok, timed_out = None, False, True
+        error = f"timeout: used more than {limit_s:g} s of CPU time"
+    if ok:
+        try:
+            value = to_plain(value)
+        except Unserializable as exc:
+            value, ok, error = None, False, f"unserializable output: {exc}"
+        except BaseException as exc:  # a hostile __iter__ or __len__ in the output
+            value, ok, error = None, False, f"unserializable output: {_describe(exc)}"
+    result = {"t": "result", "ok": ok, "value": value, "error": error, "timed_out": timed_out,
+              "cpu_s": cpu_s}
     try:
         _wire.encode(result)
     except (ValueError, _wire.WireError) as exc:
@@ -231,12 +308,13 @@ def _one_call(function: Any, args: list[Any]) -> dict[str, Any]:
 def serve(sock: socket.socket) -> int:
     """Run the job the broker sends on ``sock``; the return value is the process exit code.
 
-    Messages out: ``fail`` (the source cannot provide the entry), ``ready`` (loaded; sent only
-    when loading took a while or there are no calls, since each message wakes the broker),
-    ``call`` (a remote method; the broker answers ``ok``/``value`` or ``error_class``/``message``)
-    and one ``result`` per call. The broker counts results, so there is no closing message.
+    Messages out: ``fail`` (the source cannot provide the entry) or ``ready`` (start-up done:
+    the job decoded and the source loaded), then per call ``start`` (the call's limit starts
+    now) and ``result``; ``call`` asks the broker for a remote method (answered with
+    ``ok``/``value`` or ``error_class``/``message``). The broker counts results, so there is no
+    closing message. With ``cpu_limit_s`` in the job, each call is interrupted once it has used
+    that much CPU time.
     """
-    started = time.perf_counter()
     channel = _Channel(sock)
     job = _wire.recv(sock)
     function, reason = _load(job)
@@ -244,16 +322,28 @@ def serve(sock: socket.socket) -> int:
     if function is None:
         channel.send({"t": "fail", "reason": reason})
         return 0
-    if not job["calls"] or time.perf_counter() - started >= READY_AFTER_S:
-        channel.send({"t": "ready"})
+    limit = job.get("cpu_limit_s")
+    limit_s = float(limit) if isinstance(limit, int | float) else None
+    if limit_s is not None:
+        _TIMER.install()
     proxies = {str(spec["name"]): _make_proxy(spec, channel) for spec in job.get("remotes", [])}
     arrays = {int(i) for i in job.get("array_args", [])}
     numpy = sys.modules.get("numpy")
-    for raw in job["calls"]:
+    calls = job["calls"]
+    del job
+    # What start-up allocated (the decoded calls above all) is never garbage: keep the collector
+    # from walking it again during the calls, which are timed.
+    gc.collect()
+    gc.freeze()
+    channel.send({"t": "ready"})
+    for index in range(len(calls)):
+        raw, calls[index] = calls[index], None
         args = [_resolve(arg, proxies) for arg in raw]
         if numpy is not None:
             args = [numpy.asarray(a) if i in arrays else a for i, a in enumerate(args)]
-        result = _one_call(function, args)
+        channel.send({"t": "start"})
+        result = _one_call(function, args, limit_s)
+        del args, raw
         _flush()
         channel.send(result)
     return 0

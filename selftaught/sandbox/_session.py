@@ -1,244 +1,115 @@
-"""One job, seen from the broker: feed it, answer its proxy calls, time it, and collect results.
+"""One job, seen from the broker: its slot, its deadline, its processes, and its ``Outcome``.
 
-Runs entirely in the thread that called ``Sandbox.run``: every read is a ``select`` against a
-deadline (an orphan holding a pipe open can never hang it), handler calls happen here, and the
-CPU slot is released while the job waits on a handler so nested jobs can always run. Killing and
-reaping the process tree is the worker's job; this module only asks for it and waits.
+A job runs in one sandboxed process (``_attempt``) as long as its calls behave. A call that has
+to be killed (past its wall-clock limit, or its process died) fails alone: the job goes on in a
+fresh process with the calls after it. The whole job has one absolute deadline, fixed when it
+gets its CPU slot: the job's own ``Job.deadline()``, or the deadline of the job whose proxy call
+started it (a solution scored inside an improver run ends with that run), whichever comes first.
+Nothing the sandboxed code sends moves it. Everything runs in the thread that called
+``Sandbox.run``; killing and reaping process trees is the worker's job.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import select
-import signal
-import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from selftaught.errors import SandboxError, SelftaughtError
 from selftaught.records import CallResult, Job, Outcome
 from selftaught.sandbox import _wire
-from selftaught.sandbox._workerproc import WorkerProcess
+from selftaught.sandbox._attempt import Attempt, Launch
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobSession"]
+__all__ = ["JobSession", "encode_job", "time_left"]
 
-_EXIT_GRACE_S = 10.0  # how long a finished or killed tree may take to be reported gone
-_DRAIN_S = 1.0  # how long to wait for the output pipe's EOF once the tree is gone
-_MAX_TEXT = 2000
+_MAX_STDERR = 1 << 20
+
+_local = threading.local()
+"""``deadline``: while this thread serves a job's proxy call, the monotonic time that job must end."""
 
 
-class _Violation(Exception):
-    """The job broke the message protocol; it is killed and the job fails with this reason."""
+def time_left() -> float | None:
+    """Seconds until the deadline of the job whose proxy call this thread is serving (None when
+    it serves none). A job this thread starts ends by then; a sandbox that runs jobs elsewhere
+    (another process or machine) passes it on as the job's ``deadline_s``."""
+    deadline = getattr(_local, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class JobSession:
-    """Drives one job through a worker; ``run`` returns its ``Outcome``."""
+    """Drives one job, over as many processes as its calls need; ``run`` returns its ``Outcome``."""
 
     def __init__(self, job: Job, handler: Handler | None, slots: threading.Semaphore,
-                 output_limit_bytes: int) -> None:
+                 output_limit_bytes: int, launch: Callable[[float], Launch]) -> None:
         self.job = job
         self.handler = handler
         self.slots = slots
         self.output_limit = output_limit_bytes
-        self.results: list[CallResult] = []
-        self.output = bytearray()
-        self.fail_reason = ""
-        self.done = False
+        self.launch = launch
         self.holding_slot = False
         self.deadline = 0.0
-        self.call_started = 0.0
-        # Until "ready" arrives (only sent for slow loads) the job may be loading or in call 1.
-        self.phase = f"loading the source or call 1 of {len(job.calls)}" if job.calls else "loading the source"
+        self.deadline_note = ""
+        self.first_payload = b""
 
-    # --- the job's life -------------------------------------------------------------------------
-
-    def run(self, worker: WorkerProcess, job_id: str, uid: int, limits: dict[str, int]) -> Outcome:
-        started = time.monotonic()
-        self.call_started = started  # call 1 may start without a "ready" message (a fast load)
-        payload = encode_job(self.job)
-        sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_read, out_write = os.pipe()
-        status_read, status_write = os.pipe()
-        for fd in (out_read, status_read):
-            os.set_blocking(fd, False)
-        sock.setblocking(False)
+    def run(self) -> Outcome:
+        self.first_payload = encode_job(self.job)  # a malformed job raises before anything runs
         self._acquire()
-        worker.track(+1)
         try:
-            try:
-                spawn_error = worker.spawn(job_id, (child_sock.fileno(), out_write, status_write), uid, limits)
-            finally:
-                child_sock.close()
-                os.close(out_write)
-                os.close(status_write)
-            if spawn_error:
-                return Outcome(ok=False, reason=f"sandbox failure: {spawn_error}",
-                               elapsed_s=time.monotonic() - started)
-            status = _ExitStatus(status_read)
-            try:
-                reason = self._converse(sock, out_read, status, payload)
-            except _Violation as exc:
-                reason = f"protocol violation: {exc}"
-            except BaseException:
-                self._finish(worker, job_id, status, out_read, kill=True)
-                raise
-            self._finish(worker, job_id, status, out_read, kill=bool(reason))
-            return self._outcome(reason, status, time.monotonic() - started)
+            started = time.monotonic()
+            self.deadline = started + self.job.deadline()
+            self.deadline_note = f"the job's {self.job.deadline():g} s deadline"
+            enclosing = getattr(_local, "deadline", None)
+            if enclosing is not None and enclosing < self.deadline:
+                self.deadline = enclosing
+                self.deadline_note = "the deadline of the job whose proxy call started it"
+            return self._run_attempts(started)
         finally:
-            worker.track(-1)
             self._release()
-            sock.close()
-            os.close(out_read)
-            os.close(status_read)
 
-    def _converse(self, sock: socket.socket, out_read: int, status: _ExitStatus, payload: bytes) -> str:
-        """Exchange messages until the job's socket closes; a non-empty return is a kill reason."""
-        timeout = self.job.call_timeout_s
-        self._send_bytes(sock, payload, timeout)
-        self.deadline = time.monotonic() + timeout
-        reader = _wire.FrameReader()
-        watched = [sock.fileno(), out_read, status.fd]
+    def _run_attempts(self, started: float) -> Outcome:
+        results: list[CallResult] = []
+        stderr = bytearray()
+        restarts = 0
+        total = len(self.job.calls)
         while True:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                if self.done or self.fail_reason:
-                    return ""  # everything arrived; a tree that will not exit is simply killed
-                return f"timeout: {self.phase} took longer than {timeout:g}s"
-            ready, _, _ = select.select(watched, [], [], remaining)
-            if out_read in ready and not self._read_output(out_read):
-                watched.remove(out_read)
-            if status.fd in ready and not status.read():
-                watched.remove(status.fd)
-            if status.ended and sock.fileno() not in ready:
-                return ""  # the tree is gone and nothing is left to read
-            if sock.fileno() in ready:
-                try:
-                    data = sock.recv(1 << 20)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    return ""
-                try:
-                    messages = reader.feed(data)
-                except _wire.WireError as exc:
-                    raise _Violation(str(exc)) from None
-                for message in messages:
-                    self._on_message(sock, message)
+            attempt = Attempt(self, first=len(results))
+            end = attempt.run()
+            results.extend(attempt.results)
+            stderr += attempt.output
+            if len(stderr) > self.output_limit:
+                del stderr[: len(stderr) - self.output_limit]
+            if end.restart and len(results) < total and time.monotonic() < self.deadline:
+                restarts += 1
+                continue
+            reason = end.reason
+            if end.restart and len(results) < total:
+                first = len(results) + 1
+                span = f"call {first}" if first == total else f"calls {first}-{total}"
+                reason = f"deadline: {self.deadline_note} passed; {span} of {total} not run"
+            return Outcome(ok=not reason, results=tuple(results), reason=reason,
+                           stderr=stderr.decode(errors="replace"), elapsed_s=time.monotonic() - started,
+                           restarts=restarts)
 
-    def _on_message(self, sock: socket.socket, message: Any) -> None:
-        kind = message.get("t") if isinstance(message, dict) else None
-        now = time.monotonic()
-        if kind == "ready":
-            self._progress(now, 0)
-            self.done = not self.job.calls
-        elif kind == "fail":
-            self.fail_reason = str(message.get("reason", "job failed"))[:_MAX_TEXT]
-            self.deadline = now + min(self.job.call_timeout_s, _EXIT_GRACE_S)
-        elif kind == "result":
-            if len(self.results) >= len(self.job.calls):
-                raise _Violation("more results than calls")
-            error = str(message.get("error", ""))[:_MAX_TEXT]
-            self.results.append(CallResult(ok=message.get("ok") is True, value=message.get("value"),
-                                           error=error, elapsed_s=now - self.call_started))
-            self._progress(now, len(self.results))
-            if len(self.results) == len(self.job.calls):
-                self.done = True  # the job process exits next; give it a bounded while to do so
-                self.deadline = now + min(self.job.call_timeout_s, _EXIT_GRACE_S)
-        elif kind == "call":
-            self._serve_call(sock, message)
-        else:
-            raise _Violation(f"unknown message {str(kind)[:40]!r}")
+    def payload(self, first: int) -> bytes:
+        """The first frame of a process that runs the job from call ``first`` (0-based) on."""
+        return self.first_payload if first == 0 else encode_job(self.job, first)
 
-    def _progress(self, now: float, finished: int) -> None:
-        self.call_started = now
-        self.deadline = now + self.job.call_timeout_s
-        self.phase = f"call {finished + 1} of {len(self.job.calls)}"
-
-    def _serve_call(self, sock: socket.socket, message: dict[str, Any]) -> None:
-        remote, method = message.get("remote"), message.get("method")
-        args, kwargs = message.get("args", []), message.get("kwargs", {})
-        if not (isinstance(remote, str) and isinstance(method, str) and isinstance(args, list)
-                and isinstance(kwargs, dict)):
-            raise _Violation("malformed remote call")
-        reply: dict[str, Any]
+    def serve_call(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Answer one proxy call through the handler, without holding a CPU slot meanwhile."""
         if self.handler is None:
-            reply = {"ok": False, "error_class": "SandboxError", "message": "no handler for remote calls"}
-        else:
-            self._release()  # a job waiting on the broker must not hold a CPU slot
-            try:
-                reply = {"ok": True, "value": self.handler(remote, method, args, kwargs)}
-            except SelftaughtError as exc:
-                reply = {"ok": False, "error_class": type(exc).__name__, "message": str(exc)}
-            finally:
-                self._acquire()
-        self._send(sock, reply, self.job.call_timeout_s)
-        self.deadline = time.monotonic() + self.job.call_timeout_s
-
-    # --- plumbing -------------------------------------------------------------------------------
-
-    def _send(self, sock: socket.socket, message: Any, timeout_s: float) -> None:
-        self._send_bytes(sock, _wire.encode(message), timeout_s)
-
-    def _send_bytes(self, sock: socket.socket, payload: bytes, timeout_s: float) -> None:
-        data = memoryview(payload)
-        deadline = time.monotonic() + timeout_s
-        while data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Violation("job stopped reading its messages")
-            _, writable, _ = select.select([], [sock], [], remaining)
-            if writable:
-                try:
-                    data = data[sock.send(data):]
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return  # the job is gone; its end is reported by the worker
-
-    def _read_output(self, out_read: int) -> bool:
-        """Read what is there; keep the last ``output_limit`` bytes. False at EOF."""
+            return {"ok": False, "error_class": "SandboxError", "message": "no handler for remote calls"}
+        self._release()  # a job waiting on the broker must not hold a CPU slot
+        outer = getattr(_local, "deadline", None)
+        _local.deadline = self.deadline  # jobs the handler starts end by this job's deadline
         try:
-            chunk = os.read(out_read, 1 << 16)
-        except (BlockingIOError, InterruptedError):
-            return True
-        if not chunk:
-            return False
-        self.output += chunk
-        if len(self.output) > self.output_limit:
-            del self.output[: len(self.output) - self.output_limit]
-        return True
-
-    def _finish(self, worker: WorkerProcess, job_id: str, status: _ExitStatus, out_read: int, *,
-                kill: bool) -> None:
-        """Make sure the tree is gone (killing it if asked or if it lingers) and drain output."""
-        if kill:
-            worker.kill(job_id)
-        grace = _EXIT_GRACE_S if kill else self.job.call_timeout_s + _EXIT_GRACE_S
-        if not status.wait(time.monotonic() + grace):
-            worker.kill(job_id)
-            status.wait(time.monotonic() + _EXIT_GRACE_S)
-        deadline = time.monotonic() + _DRAIN_S
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([out_read], [], [], max(0.0, deadline - time.monotonic()))
-            if ready and not self._read_output(out_read):
-                break
-
-    def _outcome(self, reason: str, status: _ExitStatus, elapsed_s: float) -> Outcome:
-        results = tuple(self.results)
-        stderr = self.output.decode(errors="replace")
-        if not reason:
-            if self.fail_reason:
-                reason = self.fail_reason
-            elif not self.done:
-                reason = _describe_end(status.code, status.error, self.phase)
-        if reason:
-            return Outcome(ok=False, results=results, reason=reason, stderr=stderr, elapsed_s=elapsed_s)
-        return Outcome(ok=True, results=results, stderr=stderr, elapsed_s=elapsed_s)
+            return {"ok": True, "value": self.handler(remote, method, args, kwargs)}
+        except SelftaughtError as exc:
+            return {"ok": False, "error_class": type(exc).__name__, "message": str(exc)}
+        finally:
+            _local.deadline = outer
+            self._acquire()
 
     def _acquire(self) -> None:
         if not self.holding_slot:
@@ -251,99 +122,29 @@ class JobSession:
             self.slots.release()
 
 
-class _ExitStatus:
-    """The worker's report that a job's tree is gone: JSON on a pipe, then EOF.
-
-    EOF without a report means the worker itself died (which takes its jobs with it).
-    """
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.ended = False
-        self.code: int | None = None
-        self.error = ""
-        self._data = bytearray()
-
-    def read(self) -> bool:
-        """Consume what is readable; False once the report is complete."""
-        try:
-            chunk = os.read(self.fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return True
-        self._data += chunk
-        # The report is one small write (atomic on a pipe), so a parseable chunk is all of it;
-        # waiting for EOF too would let any process that inherited the pipe delay us.
-        if chunk and len(self._data) < 4096 and not _is_json(bytes(self._data)):
-            return True
-        self.ended = True
-        try:
-            report = json.loads(self._data) if self._data else {"error": "sandbox worker died"}
-        except ValueError:
-            report = {"error": "unreadable exit report"}
-        code = report.get("status")
-        self.code = code if isinstance(code, int) else None
-        self.error = str(report.get("error", ""))
-        return False
-
-    def wait(self, deadline: float) -> bool:
-        """Read until the report is complete or ``deadline`` passes; whether it completed."""
-        while not self.ended:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                self.read()
-        return True
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
-
-
-def _describe_end(status: int | None, worker_error: str, phase: str) -> str:
-    if status is None:
-        return f"sandbox failure while {phase}: {worker_error or 'no exit status'}"
-    if status == 71:
-        return "sandbox setup failed (see stderr)"
-    if status < 0:
-        number = -status
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        hint = {"SIGKILL": " (memory, CPU or process limit?)", "SIGXCPU": " (CPU time limit)",
-                "SIGSEGV": " (crash)"}.get(name, "")
-        return f"killed by {name}{hint} during {phase}"
-    return f"exited with code {status} during {phase}"
-
-
-def encode_job(job: Job) -> bytes:
-    """The job's first frame; ``SandboxError`` if the job itself is malformed (a broker bug)."""
+def encode_job(job: Job, first: int = 0) -> bytes:
+    """The first frame of a process running ``job`` from call ``first`` on; ``SandboxError`` if
+    the job itself is malformed (a broker bug)."""
     declared = {remote.name for remote in job.remotes}
     for call in job.calls:
         for arg in call:
             if isinstance(arg, dict) and set(arg) == {"$remote"} and arg["$remote"] not in declared:
                 raise SandboxError(f"job argument names undeclared remote {arg['$remote']!r}")
     try:
-        return _wire.encode(_job_message(job))
+        return _wire.encode(_job_message(job, first))
     except (TypeError, ValueError, _wire.WireError) as exc:
         raise SandboxError(f"job is not JSON data: {exc}") from exc
 
 
-def _job_message(job: Job) -> dict[str, Any]:
+def _job_message(job: Job, first: int) -> dict[str, Any]:
     return {
         "source": job.source,
         "entry": job.entry,
-        "calls": [list(call) for call in job.calls],
+        "calls": [list(call) for call in job.calls[first:]],
         "array_args": sorted(job.array_args),
         "seed": job.seed,
         "modules": [[name, source] for name, source in job.modules],
         "remotes": [{"name": r.name, "attributes": dict(r.attributes), "methods": list(r.methods)}
                     for r in job.remotes],
+        "cpu_limit_s": job.call_timeout_s if job.clock == "cpu" else None,
     }
-

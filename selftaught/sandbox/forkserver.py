@@ -6,7 +6,7 @@ worker bounds how many compute at once, and a job waiting on its handler gives i
 nesting (improver -> handler -> solution job) cannot deadlock. Layers in force on this host are
 decided once at construction and exposed as ``layers``; weaker-than-full isolation is reported
 loudly on stderr and in ``warnings`` (``SandboxConfig.strict`` makes it an error instead).
-Protocol details live in ``_session`` and ``_workerproc`` (broker side) and in ``_worker``,
+Protocol details live in ``_session``, ``_attempt`` and ``_workerproc`` (broker side) and in ``_worker``,
 ``_jobstart`` and ``_runner`` (sandbox side); ``_launch`` builds the bubblewrap command line.
 """
 
@@ -29,6 +29,7 @@ from selftaught.config import SandboxConfig
 from selftaught.errors import SandboxError
 from selftaught.records import Job, Outcome
 from selftaught.sandbox import _launch
+from selftaught.sandbox._attempt import Launch
 from selftaught.sandbox._session import JobSession
 from selftaught.sandbox._workerproc import WorkerProcess
 from selftaught.sandbox.base import Handler
@@ -121,11 +122,12 @@ class ForkServerSandbox:
         """Run ``job`` to completion, failure or timeout; candidate faults come back as data."""
         if job.call_timeout_s <= 0:
             raise SandboxError(f"call_timeout_s must be positive, not {job.call_timeout_s}")
-        worker = self._pick_worker()
-        number = next(self._counter)
-        uid = self._uid_base + number % _UIDS_PER_SANDBOX
-        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024)
-        return session.run(worker, str(number), uid, self._limits(job, worker))
+        for name in ("startup_timeout_s", "deadline_s"):
+            value = getattr(job, name)
+            if value is not None and not value > 0:
+                raise SandboxError(f"{name} must be positive, not {value}")
+        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024, self._launch)
+        return session.run()
 
     def close(self) -> None:
         """Stop every worker and its jobs; nothing is left running afterwards."""
@@ -162,11 +164,18 @@ class ForkServerSandbox:
                     self._workers[i] = self._launcher.submit(self._start_worker, worker.index).result()
             return min(self._workers, key=lambda w: w.in_flight)
 
-    def _limits(self, job: Job, worker: WorkerProcess) -> dict[str, int]:
-        # CPU time for the whole job: every call at its limit plus loading, plus a margin.
-        cpu_s = math.ceil(job.call_timeout_s * (len(job.calls) + 1)) + 1
-        limits = {"AS": self.config.memory_mb * _MB, "CPU": cpu_s, "FSIZE": self.config.file_size_mb * _MB,
-                  "NOFILE": self.config.open_files, "CORE": 0}
+    def _launch(self, cpu_s: float) -> Launch:
+        """A worker, job id, uid and rlimits for one job process that may use ``cpu_s`` of CPU."""
+        worker = self._pick_worker()
+        number = next(self._counter)
+        uid = self._uid_base + number % _UIDS_PER_SANDBOX
+        return worker, str(number), uid, self._limits(cpu_s, worker)
+
+    def _limits(self, cpu_s: float, worker: WorkerProcess) -> dict[str, int]:
+        # CPU time for the whole process: a backstop only, as the job's deadline is wall time
+        # and ends it first unless it runs several threads.
+        limits = {"AS": self.config.memory_mb * _MB, "CPU": math.ceil(cpu_s) + 1,
+                  "FSIZE": self.config.file_size_mb * _MB, "NOFILE": self.config.open_files, "CORE": 0}
         if worker.hello.get("uid_drop"):
             limits["NPROC"] = self.config.max_processes
         return limits

@@ -27,7 +27,7 @@ class Task(Protocol):
     entry: str  # the function a solution defines, e.g. "algorithm"
     description: str  # shown to the LM as ``utility.str``
     initial_solution: str
-    call_timeout_s: float  # wall time per instance
+    call_timeout_s: float  # CPU seconds per instance (the sandbox adds a wall-clock limit; see Job)
     array_args: frozenset[int]  # argument positions given to the solution as numpy arrays
 
     def instances(self, split: Split) -> Sequence[Instance]:

@@ -21,6 +21,7 @@ Scoring. Scorers read untrusted plain data. Validators here raise ``Invalid(reas
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
@@ -28,7 +29,7 @@ from typing import Any, overload
 import numpy as np
 
 from selftaught.errors import TaskError
-from selftaught.records import Instance, Score, Split
+from selftaught.records import WALL_FACTOR, WALL_SLACK_S, Instance, Score, Split
 from selftaught.tasks.params import Param, canonical_spec, resolve
 from selftaught.tasks.secret import SplitSecret, split_seed
 
@@ -45,6 +46,8 @@ __all__ = [
     "as_permutation",
     "instance_rng",
     "plain",
+    "time_limit_sentence",
+    "with_time_limits",
 ]
 
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -62,6 +65,21 @@ def instance_rng(task: str, split: Split, index: int, secret: SplitSecret | None
     if hidden:
         words += [(hidden >> shift) & 0xFFFFFFFF for shift in (0, 32, 64, 96)]
     return np.random.default_rng(np.random.SeedSequence(words))
+
+
+_TIME_LIMIT = re.compile(r"<time limit per (\w+)>")
+
+
+def time_limit_sentence(limit_s: float, item: str) -> str:
+    """What the sandbox does with one instance's time limit, as task descriptions tell the model."""
+    wall = WALL_FACTOR * limit_s + WALL_SLACK_S
+    return (f"{limit_s:g} s of CPU time per {item} ({wall:g} s of wall time); past that the call is "
+            f"stopped and this {item} scores 0, while the other {item}s still run")
+
+
+def with_time_limits(text: str, limit_s: float) -> str:
+    """``text`` with each ``<time limit per ITEM>`` replaced by ``time_limit_sentence(limit_s, ITEM)``."""
+    return _TIME_LIMIT.sub(lambda match: time_limit_sentence(limit_s, match.group(1)), text)
 
 
 class LazyInstances(Sequence[Instance]):
@@ -121,6 +139,9 @@ class SeededTask:
         self.call_timeout_s = float(self.params["timeout_s"])
         self.description = self.describe()
         self._splits: dict[Split, LazyInstances] = {}
+        description = getattr(self, "description", None)
+        if isinstance(description, str):
+            self.description = with_time_limits(description, self.call_timeout_s)
 
     def with_secret(self, secret: SplitSecret | None) -> SeededTask:
         """The same task (same parameters) whose hidden splits are drawn under ``secret``."""

@@ -54,7 +54,7 @@ real instances are fixed and hidden, and the utility returns the mean score over
             train_y = (train_X @ secret) % 2{noise_line}
             test_y = (test_X @ secret) % 2  # test labels are clean
             try:
-                predictions = algorithm(train_X, train_y, test_X)  # at most {timeout:g} s per instance
+                predictions = algorithm(train_X, train_y, test_X)  # <time limit per instance>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue
@@ -130,7 +130,6 @@ class LPNTask(SeededTask):
             n_train=n_train,
             n_test=self.params["n_test"],
             noise_line=noise_line,
-            timeout=self.call_timeout_s,
         )
 
     def generate(self, rng: np.random.Generator) -> Instance:

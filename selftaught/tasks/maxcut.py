@@ -60,7 +60,7 @@ the real instances are fixed and hidden, and the utility returns the mean score 
                     if np.random.rand() < {p_edge}:
                         adjacency[i, j] = adjacency[j, i] = np.random.randint(1, {max_weight} + 1)
             try:
-                labels = algorithm(adjacency)  # at most {timeout} s per graph
+                labels = algorithm(adjacency)  # <time limit per graph>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue

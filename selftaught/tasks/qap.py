@@ -67,7 +67,7 @@ sketch; the real instances are fixed and hidden, and the utility returns the mea
             random_cost = ...     # the expected cost of a uniformly random permutation
             reference_cost = ...  # the best cost a strong reference search found
             try:
-                a = algorithm(F, D, P)  # at most {timeout} s per instance
+                a = algorithm(F, D, P)  # <time limit per instance>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue

@@ -55,7 +55,7 @@ mean score over them:
             hidden = "".join(random.choice("AB") for _ in range(length))
             dist = grid_dist(hidden, t)  # so some s at exactly this distance exists
             try:
-                s = algorithm(t, dist)  # at most {timeout} s per instance
+                s = algorithm(t, dist)  # <time limit per instance>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue

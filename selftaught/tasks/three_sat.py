@@ -61,7 +61,7 @@ score over them:
             try:
                 # an assignment: a list of length max_var + 1 (max_var = the largest variable in
                 # the formula), assignment[v] = True/False (or 1/0) for variable v, assignment[0] unused
-                assignment = algorithm(formula)  # at most {timeout} s per formula
+                assignment = algorithm(formula)  # <time limit per formula>
             except Exception:  # errors and time-outs score 0
                 scores.append(0.0)
                 continue

@@ -143,7 +143,7 @@ def test_close_stops_the_actors_but_not_a_cluster_it_did_not_start() -> None:
 def test_a_replay_on_ray_matches_the_same_replay_run_locally(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flags = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json", "--improver-timeout", "5",
+    flags = ["--task", "lpn", "--lm", "openai:fake-model", "--seed", "1", "--json", "--improver-timeout", "20",
              "--iterations", "1", "--repeats", "2", "--runs-dir", str(tmp_path)]
     with ScriptedServer(hanging=False) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)

@@ -19,7 +19,7 @@ from tests.programs.lpn import fenced, hinted_improver
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--lm", "openai:fake-model", "--improver-timeout", "5", "--json"]
+FLAGS = ["--lm", "openai:fake-model", "--improver-timeout", "20", "--json"]
 
 
 @pytest.fixture

@@ -54,7 +54,16 @@ def algorithm(train_X, train_y, test_X):
 """,
 }
 
-HANGING_SOLUTION = "def algorithm(train_X, train_y, test_X):\n    while True:\n        pass\n"
+# Hangs on the first instance of each job (the others go on: a time-out costs only its instance).
+HANGING_SOLUTION = """\
+CALLS = []
+
+def algorithm(train_X, train_y, test_X):
+    CALLS.append(1)
+    while len(CALLS) == 1:
+        pass
+    return [0] * len(test_X)
+"""
 
 
 def hinted_improver(seed_source: str) -> str:
