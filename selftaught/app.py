@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.broker import Broker
+from selftaught.broker.boundary import SizeLimits
 from selftaught.config import RunConfig
 from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError
 from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
@@ -27,6 +28,7 @@ from selftaught.sandbox import ForkServerSandbox
 from selftaught.sandbox.base import Sandbox
 from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
+from selftaught.store.liveness import Heartbeat
 from selftaught.tasks import get_task
 
 __all__ = ["RunSummary", "Session", "open_session", "resume_run", "start_run", "summarize"]
@@ -123,6 +125,8 @@ def open_session(
     else:
         store.set_status(run_id, "running")
     recorder = RunRecorder(store, run_id, on_record)
+    store.claim(run_id)  # readers tell a live run from one whose broker died by pid, host and heartbeat
+    heartbeat = Heartbeat(lambda: store.beat(run_id)).start()
     status, message = "failed", ""
     try:
         metered = _metered(CachingLM(lm, RunCache(store, run_id)), config, store, run_id)
@@ -130,7 +134,8 @@ def open_session(
         try:
             store.set_layers(run_id, list(sandbox.layers))
             broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens,
-                            config.sandbox.workers, config.seed)
+                            config.sandbox.workers, config.seed,
+                            sizes=SizeLimits.from_config(config.sandbox))
             yield Session(store, run_id, config, broker, recorder)
         finally:
             sandbox.close()
@@ -144,6 +149,7 @@ def open_session(
         message = str(exc)
         raise
     finally:
+        heartbeat.stop()
         store.set_status(run_id, status, message)
 
 

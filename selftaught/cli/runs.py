@@ -132,8 +132,11 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(json.dumps(rows))
     for item in [] if args.json else rows:
         best_text = "-" if item["best_val"] is None else f"{item['best_val']:.3f}"
-        print(f"{item['run_id']}  {item['status']:<8}  task={item['task']}  lm={item['lm']}  "
+        print(f"{item['run_id']}  {item['status']:<11}  task={item['task']}  lm={item['lm']}  "
               f"steps={item['steps']}  best_val={best_text}")
+    interrupted = [item["run_id"] for item in rows if item["status"] == "interrupted"]
+    if interrupted and not args.json:
+        print(f"interrupted: the broker died; continue with: selftaught resume {interrupted[-1]}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 
 from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
@@ -29,7 +30,7 @@ def _status(status: str) -> Cell:
 
 def runs_page(db: sqlite3.Connection) -> str:
     """Every run with its status, task, LM, cost, best val score and steps; refreshes while one runs."""
-    runs = list_runs(db)
+    runs = [replace(r, status=queries.live_status(db, r.id, r.status)) for r in list_runs(db)]
     rows: list[list[Cell | str]] = [
         [Cell(link(run_url(r.id), r.id)), _status(r.status), r.task, r.lm, _when(r.created_at),
          Cell(str(r.steps), True), Cell(esc(fmt_score(r.best_val)), True), Cell(f"{r.lm_calls:,}", True),
@@ -124,6 +125,7 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
     """One run: summary, the meta-utility curve, its iterations and its improver lineage."""
     try:
         run = run_summary(db, run_id)
+        run = replace(run, status=queries.live_status(db, run_id, run.status))
     except StoreError as exc:
         raise NotFound(str(exc)) from exc
     rows = iterations(db, run_id)
@@ -140,6 +142,9 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         ["events", Cell(link(run_url(run_id, "events"),
                              ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"))],
     ])
+    if run.status == "interrupted":
+        summary += (f'<p class="muted">The broker of this run is gone (killed, or its machine stopped); '
+                    f'continue it with <code>selftaught resume {esc(run.id)}</code>.</p>')
     body = (
         f"<h1>Run {esc(run.id)}</h1>{summary}"
         f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows)}"

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from selftaught.errors import SandboxError, SelftaughtError
@@ -23,11 +24,20 @@ from selftaught.sandbox import _wire
 from selftaught.sandbox._workerproc import WorkerProcess
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobSession"]
+__all__ = ["JobSession", "SizeLimits"]
 
 _EXIT_GRACE_S = 10.0  # how long a finished or killed tree may take to be reported gone
 _DRAIN_S = 1.0  # how long to wait for the output pipe's EOF once the tree is gone
 _MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """What one job may send the broker: per message, in all, and in parsed JSON values."""
+
+    message_bytes: int = _wire.MAX_FRAME_BYTES
+    job_bytes: int = 4 * _wire.MAX_FRAME_BYTES
+    job_values: int = 0  # 0: no bound
 
 
 class _Violation(Exception):
@@ -38,8 +48,10 @@ class JobSession:
     """Drives one job through a worker; ``run`` returns its ``Outcome``."""
 
     def __init__(self, job: Job, handler: Handler | None, slots: threading.Semaphore,
-                 output_limit_bytes: int) -> None:
+                 output_limit_bytes: int, sizes: SizeLimits | None = None) -> None:
         self.job = job
+        self.sizes = sizes or SizeLimits()
+        self.received = 0
         self.handler = handler
         self.slots = slots
         self.output_limit = output_limit_bytes
@@ -99,7 +111,7 @@ class JobSession:
         timeout = self.job.call_timeout_s
         self._send_bytes(sock, payload, timeout)
         self.deadline = time.monotonic() + timeout
-        reader = _wire.FrameReader()
+        reader = _wire.FrameReader(self.sizes.message_bytes, self.sizes.job_values)
         watched = [sock.fileno(), out_read, status.fd]
         while True:
             remaining = self.deadline - time.monotonic()
@@ -123,6 +135,9 @@ class JobSession:
                     data = b""
                 if not data:
                     return ""
+                self.received += len(data)
+                if self.received > self.sizes.job_bytes:
+                    return f"size limit: the job sent more than {self.sizes.job_bytes} bytes"
                 try:
                     messages = reader.feed(data)
                 except _wire.WireError as exc:
@@ -131,6 +146,9 @@ class JobSession:
                     self._on_message(sock, message)
 
     def _on_message(self, sock: socket.socket, message: Any) -> None:
+        if isinstance(message, _wire.Oversized):
+            self._on_oversized(sock, message)
+            return
         kind = message.get("t") if isinstance(message, dict) else None
         now = time.monotonic()
         if kind == "ready":
@@ -153,6 +171,19 @@ class JobSession:
             self._serve_call(sock, message)
         else:
             raise _Violation(f"unknown message {str(kind)[:40]!r}")
+
+    def _on_oversized(self, sock: socket.socket, refused: _wire.Oversized) -> None:
+        """A message over a size limit: a refused proxy call or a failed result; the job goes on."""
+        kind = refused.kind()
+        if kind == "call" and self.handler is not None:
+            self._send(sock, {"ok": False, "error_class": "ProxyError", "message": f"size limit: {refused.reason}"},
+                       self.job.call_timeout_s)
+            self.deadline = time.monotonic() + self.job.call_timeout_s
+        elif kind == "result":
+            self._on_message(sock, {"t": "result", "ok": False, "value": None,
+                                    "error": f"size limit: the result was refused: {refused.reason}"})
+        else:
+            raise _Violation(refused.reason)
 
     def _progress(self, now: float, finished: int) -> None:
         self.call_started = now

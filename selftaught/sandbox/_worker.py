@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from selftaught.sandbox import _confine, _jobstart
+from selftaught.sandbox import _cgroup, _confine, _jobstart
 
 __all__ = ["main"]
 
@@ -76,10 +76,13 @@ class ForkServer:
             os.makedirs(self.scratch_root, mode=0o711, exist_ok=True)
             os.chmod(self.scratch_root, 0o711)
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
+        self.cgroups = self._job_cgroups(settings.get("cgroups"))
+        self.busy_cgroups: list[str] = []  # job folders to remove once the kernel lets go of them
         self.spare: tuple[int, socket.socket] | None = None
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
+            _confine.set_cmdline("sandbox-worker")
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
@@ -88,7 +91,25 @@ class ForkServer:
     def hello(self) -> dict[str, Any]:
         return {"t": "hello", "pid_namespaces": self.own_pidns is not None,
                 "seccomp": self.seccomp is not None, "uid_drop": self.drop_uid,
-                "private_mounts": self.private_mounts, "notes": self.notes}
+                "private_mounts": self.private_mounts, "notes": self.notes,
+                "cgroups": self.cgroups.version if self.cgroups is not None else 0}
+
+    def _job_cgroups(self, spec: Any) -> _cgroup.JobCgroups | None:
+        """Per-job cgroups if the broker gave us folders and they work; only for jobs that drop
+        uid 0 (a job keeping uid 0 owns the limit files and could raise its own limits)."""
+        if not isinstance(spec, dict):
+            return None
+        if not self.drop_uid:
+            self.notes.append("no cgroup per job: jobs keep uid 0, which could rewrite their own limits")
+            return None
+        cgroups = _cgroup.JobCgroups(int(spec["version"]), dict(spec["dirs"]), int(spec["memory_bytes"]),
+                                     int(spec["max_processes"]))
+        try:
+            cgroups.check()
+        except OSError as exc:
+            self.notes.append(f"no cgroup per job: {exc}")
+            return None
+        return cgroups
 
     def _try_private_mounts(self) -> None:
         """Try, in a throwaway job-like child, a private mount namespace and the uid drop in it."""
@@ -166,7 +187,7 @@ class ForkServer:
                 os.mkdir(scratch, 0o700)
                 if uid is not None:
                     os.chown(scratch, uid, uid)
-            pid = self._hand_to_spare(settings, job_fd, out_fd)
+            pid = self._hand_to_spare(job, settings, job_fd, out_fd)
         except OSError as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             _report(status_fd, {"status": None, "error": f"could not start the job: {exc}"})
@@ -180,7 +201,7 @@ class ForkServer:
         with contextlib.suppress(OSError):
             self._new_spare()  # the next job's process, forked off the critical path
 
-    def _hand_to_spare(self, settings: bytes, job_fd: int, out_fd: int) -> int:
+    def _hand_to_spare(self, job: str, settings: bytes, job_fd: int, out_fd: int) -> int:
         """Give the job to the waiting spare (forking one first if there is none); its pid."""
         for _ in range(2):
             if self.spare is None:
@@ -189,6 +210,8 @@ class ForkServer:
             pid, sock = self.spare
             self.spare = None
             try:
+                if self.cgroups is not None:  # before the job's first untrusted instruction
+                    self.cgroups.enter(job, pid)
                 socket.send_fds(sock, [settings], [job_fd, out_fd])
                 return pid
             except OSError:
@@ -222,6 +245,8 @@ class ForkServer:
                 _kill_tree(pid)
 
     def _reap(self) -> None:
+        if self.busy_cgroups:
+            self._drop_cgroup(None)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -238,7 +263,15 @@ class ForkServer:
                     _kill_tree(pid)  # without a namespace, at least its process group goes too
                 if entry.scratch:
                     shutil.rmtree(entry.scratch, ignore_errors=True)
+                self._drop_cgroup(entry.job)
                 _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status)})
+
+    def _drop_cgroup(self, job: str | None) -> None:
+        """Remove a finished job's cgroup folders (and retry ones the kernel still held)."""
+        if self.cgroups is None:
+            return
+        pending = self.busy_cgroups + ([job] if job is not None else [])
+        self.busy_cgroups = [name for name in pending if not self.cgroups.remove(name)]
 
     def _kill_all(self) -> None:
         if self.spare is not None:
@@ -254,6 +287,7 @@ class ForkServer:
             entry = self.jobs.pop(pid, None)
             if entry is not None:
                 shutil.rmtree(entry.scratch, ignore_errors=True)
+                self._drop_cgroup(entry.job)
                 _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})
 
 
