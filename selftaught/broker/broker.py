@@ -172,6 +172,12 @@ class Broker:
             self.recorder.event("denied", denied[-500:], program_id)
         if invalid:
             self.recorder.event("invalid_output", f"{len(invalid)} instance(s): {invalid[0]}", program_id)
+        # The sandbox's notes follow the job's output; a job can only forge one against itself.
+        for line in outcome.stderr.splitlines()[-3:]:
+            if line.startswith("[sandbox] "):
+                note = line.removeprefix("[sandbox] ")
+                self.recorder.event("size_limit" if note.startswith("size limit") else "resource_limit",
+                                    note[:500], program_id)
 
     # --- improvers ---------------------------------------------------------------------------
 

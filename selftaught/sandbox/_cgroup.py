@@ -207,6 +207,25 @@ class JobCgroups:
             return [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)]
         return [("pids.max", pids)]
 
+    def events(self, job: str) -> dict[str, int]:
+        """What the limits did to ``job``: ``oom_kills`` (processes killed at the memory limit)
+        and ``pids_refused`` (forks refused at the process limit), where the host counts them."""
+        counters = {"oom_kills": ("memory.oom_control", "memory.events", "oom_kill"),
+                    "pids_refused": ("pids.events", "pids.events", "max")}
+        found: dict[str, int] = {}
+        for key, (v1_file, v2_file, field) in counters.items():
+            controller = "memory" if key == "oom_kills" else "pids"
+            base = self.dirs.get("unified" if self.version == 2 else controller)
+            if base is None:
+                continue
+            name = v2_file if self.version == 2 else v1_file
+            with contextlib.suppress(OSError, ValueError):
+                for line in (base / f"job-{job}" / name).read_text().splitlines():
+                    label, _, number = line.partition(" ")
+                    if label == field and int(number):
+                        found[key] = int(number)
+        return found
+
     def remove(self, job: str) -> bool:
         """Remove ``job``'s folders; False if one is still busy (retry later)."""
         done = True

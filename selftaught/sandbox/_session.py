@@ -52,6 +52,7 @@ class JobSession:
         self.job = job
         self.sizes = sizes or SizeLimits()
         self.received = 0
+        self.refused: list[str] = []  # messages refused for their size (reported with the output)
         self.handler = handler
         self.slots = slots
         self.output_limit = output_limit_bytes
@@ -175,6 +176,7 @@ class JobSession:
     def _on_oversized(self, sock: socket.socket, refused: _wire.Oversized) -> None:
         """A message over a size limit: a refused proxy call or a failed result; the job goes on."""
         kind = refused.kind()
+        self.refused.append(f"size limit: refused a {kind or 'malformed'} message: {refused.reason}")
         if kind == "call" and self.handler is not None:
             self._send(sock, {"ok": False, "error_class": "ProxyError", "message": f"size limit: {refused.reason}"},
                        self.job.call_timeout_s)
@@ -261,7 +263,7 @@ class JobSession:
 
     def _outcome(self, reason: str, status: _ExitStatus, elapsed_s: float) -> Outcome:
         results = tuple(self.results)
-        stderr = self.output.decode(errors="replace")
+        stderr = self.output.decode(errors="replace") + _limits_note(status.limited, self.refused)
         if not reason:
             if self.fail_reason:
                 reason = self.fail_reason
@@ -293,6 +295,7 @@ class _ExitStatus:
         self.ended = False
         self.code: int | None = None
         self.error = ""
+        self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
         self._data = bytearray()
 
     def read(self) -> bool:
@@ -314,6 +317,7 @@ class _ExitStatus:
         code = report.get("status")
         self.code = code if isinstance(code, int) else None
         self.error = str(report.get("error", ""))
+        self.limited = {key: report[key] for key in ("oom_kills", "pids_refused") if isinstance(report.get(key), int)}
         return False
 
     def wait(self, deadline: float) -> bool:
@@ -334,6 +338,16 @@ def _is_json(data: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _limits_note(limited: dict[str, int], refused: list[str]) -> str:
+    """Lines after the job's output saying what its limits stopped (the broker records them)."""
+    lines = [refused[0] + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")] if refused else []
+    if limited.get("oom_kills"):
+        lines.append(f"{limited['oom_kills']} process(es) killed at the job's memory limit")
+    if limited.get("pids_refused"):
+        lines.append(f"{limited['pids_refused']} fork(s) refused at the job's process limit")
+    return "".join(f"\n[sandbox] {line}" for line in lines) + ("\n" if lines else "")
 
 
 def _describe_end(status: int | None, worker_error: str, phase: str) -> str:

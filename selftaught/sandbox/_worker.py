@@ -263,8 +263,9 @@ class ForkServer:
                     _kill_tree(pid)  # without a namespace, at least its process group goes too
                 if entry.scratch:
                     shutil.rmtree(entry.scratch, ignore_errors=True)
+                limited = self.cgroups.events(entry.job) if self.cgroups is not None else {}
                 self._drop_cgroup(entry.job)
-                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status)})
+                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status), **limited})
 
     def _drop_cgroup(self, job: str | None) -> None:
         """Remove a finished job's cgroup folders (and retry ones the kernel still held)."""
