@@ -317,7 +317,8 @@ class _ExitStatus:
         code = report.get("status")
         self.code = code if isinstance(code, int) else None
         self.error = str(report.get("error", ""))
-        self.limited = {key: report[key] for key in ("oom_kills", "pids_refused") if isinstance(report.get(key), int)}
+        self.limited = {key: int(value) for key in ("oom_kills", "pids_refused")
+                        if isinstance(value := report.get(key), int)}
         return False
 
     def wait(self, deadline: float) -> bool:
