@@ -12,10 +12,10 @@ import pytest
 from selftaught.broker import Broker
 from selftaught.broker.boundary import SizeLimits
 from selftaught.config import Budgets, SandboxConfig
-from selftaught.lm import ScriptedLM
+from selftaught.lm import CachingLM, ScriptedLM
 from selftaught.meta_utility import TaskUtility
 from selftaught.sandbox import ForkServerSandbox
-from selftaught.store import RunRecorder, RunStore
+from selftaught.store import RunCache, RunRecorder, RunStore
 from selftaught.tasks import get_task
 
 BUDGETS = Budgets(lm_calls=3, responses_per_call=3, utility_calls=4, improver_timeout_s=30)
@@ -48,12 +48,15 @@ def store(tmp_path: Path) -> RunStore:
 
 def test_invalid_text_everywhere_is_repaired_recorded_and_the_run_resumes(
         sandbox: ForkServerSandbox, store: RunStore, tmp_path: Path) -> None:
-    lm = ScriptedLM(lambda request, k: "reply")
-    broker, run_id = make_broker(sandbox, store, lm)
+    lm = ScriptedLM(lambda request, k: "reply \udfff")  # the model itself answers with a lone surrogate
+    run_id = store.create_run("lpn", lm.name, 0, {}, [])
+    cached = CachingLM(lm, RunCache(store, run_id))
+    broker = Broker(sandbox, cached, RunRecorder(store, run_id), BUDGETS, max_tokens=64)
     source = '''
 def improve_algorithm(initial_solution, utility, language_model):
     bad = "\\ud800"
-    language_model.prompt("expert" + bad, "please" + bad, 1, 0.5)
+    answer = language_model.prompt("expert" + bad, "please" + bad, 1, 0.5)[0]
+    assert answer == "reply \\ufffd" or answer == "reply \\udfff", answer
     utility(initial_solution + "\\n# " + bad + "\\n")
     utility("def algorithm(a, b, c):\\n    raise ValueError('\\udfff')\\n")
     return initial_solution + "# done " + bad + "\\n"
@@ -70,6 +73,9 @@ def improve_algorithm(initial_solution, utility, language_model):
     again = RunStore.in_dir(tmp_path)
     assert again.get_run(run_id).status == "running"
     assert again.count("lm_calls", run_id) == 1
+    # The cached answer is served again on resume, instead of ending it.
+    replayed = CachingLM(ScriptedLM(["unused"]), RunCache(again, run_id)).complete(lm.history[0])
+    assert replayed.cached and replayed.texts == ("reply \ufffd",)
 
 
 def test_absurd_prompt_arguments_fail_in_the_improver_before_any_allocation(
