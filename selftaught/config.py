@@ -91,7 +91,7 @@ class SandboxConfig:
             over it the result fails or the proxy call raises ``ProxyError`` in the improver.
         max_job_mb: bytes one job may send the broker in all; past it the job is killed.
         max_job_values: JSON values (containers, items) one job's messages may hold in all,
-            which bounds what parsing them costs the broker (about 80 bytes a value at worst).
+            which bounds what parsing them costs the broker (at most about 64 bytes a value, measured).
         max_store_growth_mb: text one improver run may add to the run store (prompts, solutions
             sent to ``utility``); past it its proxy calls raise ``ProxyError``.
     """
