@@ -23,9 +23,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from selftaught.config import SandboxConfig
-from selftaught.records import CallResult, Outcome
+from selftaught.records import CallResult, Outcome, Recorder
 
-__all__ = ["MAX_DEPTH", "Rejected", "SizeLimits", "check_source", "clean", "clean_outcome", "clean_text"]
+__all__ = [
+    "MAX_DEPTH",
+    "Rejected",
+    "SizeLimits",
+    "admit_outcome",
+    "admit_source",
+    "check_source",
+    "clean",
+    "clean_outcome",
+    "clean_text",
+    "record_sandbox_notes",
+]
 
 MAX_DEPTH = 100
 """Deepest nesting of lists and dicts accepted from a sandbox."""
@@ -121,3 +132,40 @@ def check_source(text: str, limit_bytes: int, what: str) -> str:
     if size <= limit_bytes:
         return ""
     return f"size limit: {what} of {size} bytes exceeds the {limit_bytes}-byte limit (sandbox max_source_kb)"
+
+
+def admit_source(recorder: Recorder, source: str, what: str, tag: str, limit_bytes: int) -> tuple[str, str]:
+    """Program text made safe to store and run: (repaired text, "") or ("", why it is refused),
+    with an event for each repair or refusal."""
+    source, repaired = clean_text(source)
+    if repaired:
+        recorder.event("invalid_text", f"{tag}: {what} source had {repaired} invalid code point(s), replaced "
+                                       "with U+FFFD")
+    refused = check_source(source, limit_bytes, what)
+    if refused:
+        recorder.event("size_limit", f"{tag}: {refused}")
+        return "", refused
+    return source, ""
+
+
+def admit_outcome(recorder: Recorder, outcome: Outcome, program_id: int) -> Outcome:
+    """``clean_outcome``, recording repaired text and a job killed at its size limit as events
+    (results refused for their size are recorded from the sandbox's notes)."""
+    cleaned, repaired = clean_outcome(outcome)
+    if repaired:
+        recorder.event("invalid_text", f"{repaired} invalid code point(s) in the job's output and results, "
+                                       "replaced with U+FFFD", program_id)
+    if cleaned.reason.startswith("size limit"):
+        recorder.event("size_limit", cleaned.reason[:500], program_id)
+    return cleaned
+
+
+def record_sandbox_notes(recorder: Recorder, stderr: str, program_id: int) -> None:
+    """Events for the sandbox's ``[sandbox] ...`` lines after a job's output: messages refused for
+    their size, processes killed or forks refused at the job's cgroup limits. (A job can write such
+    a line itself, but only to put a false event against its own program.)"""
+    for line in stderr.splitlines()[-3:]:
+        if line.startswith("[sandbox] "):
+            note = line.removeprefix("[sandbox] ")
+            recorder.event("size_limit" if note.startswith("size limit") else "resource_limit", note[:500],
+                           program_id)

@@ -110,7 +110,7 @@ class Broker:
             self.recorder.evaluation(program_id, tag, task.name, split, 0.0, len(instances), len(instances),
                                      reason, 0.0)
             return Evaluation(0.0, len(instances), len(instances), reason, program_id)
-        solution, refused = self._admit_source(solution, "solution", tag)
+        solution, refused = boundary.admit_source(self.recorder, solution, "solution", tag, self.sizes.source_bytes)
         if refused:
             program_id = self.recorder.program("solution", f"# not stored: {refused}\n")
             self.recorder.evaluation(program_id, tag, task.name, split, 0.0, len(instances), len(instances),
@@ -127,7 +127,7 @@ class Broker:
         )
         started = time.monotonic()
         with self._eval_slots:
-            outcome = self._from_sandbox(self.sandbox.run(job), program_id)
+            outcome = boundary.admit_outcome(self.recorder, self.sandbox.run(job), program_id)
         scores, reasons = self._score(task, instances, outcome, program_id)
         failed = sum(1 for score in scores if score == 0.0)
         mean = sum(scores) / len(scores) if scores else 0.0
@@ -172,18 +172,13 @@ class Broker:
             self.recorder.event("denied", denied[-500:], program_id)
         if invalid:
             self.recorder.event("invalid_output", f"{len(invalid)} instance(s): {invalid[0]}", program_id)
-        # The sandbox's notes follow the job's output; a job can only forge one against itself.
-        for line in outcome.stderr.splitlines()[-3:]:
-            if line.startswith("[sandbox] "):
-                note = line.removeprefix("[sandbox] ")
-                self.recorder.event("size_limit" if note.startswith("size limit") else "resource_limit",
-                                    note[:500], program_id)
+        boundary.record_sandbox_notes(self.recorder, outcome.stderr, program_id)
 
     # --- improvers ---------------------------------------------------------------------------
 
     def improve(self, improver: str, initial_solution: str, utility: Utility, tag: str) -> ImproverRun:
         """Run ``improver`` (untrusted source) once on ``initial_solution`` with fresh budgets."""
-        improver, refused = self._admit_source(improver, "improver", tag)
+        improver, refused = boundary.admit_source(self.recorder, improver, "improver", tag, self.sizes.source_bytes)
         if refused:
             self.recorder.event("improver_failed", f"{tag}: {refused}")
             return ImproverRun(None, refused, 0, 0)
@@ -211,7 +206,7 @@ class Broker:
             outcome = self.sandbox.run(job, session.handle)
         except _Fatal as fatal:
             raise fatal.error from None
-        outcome = self._from_sandbox(outcome, program_id)
+        outcome = boundary.admit_outcome(self.recorder, outcome, program_id)
         self._runtime_events(program_id, outcome, [])
         budget = session.budget
         result = outcome.results[0] if outcome.ok and outcome.results else None
@@ -225,31 +220,6 @@ class Broker:
             return ImproverRun(result.value, "", budget.lm_calls, budget.utility_calls)
         self.recorder.event("improver_failed", f"{tag}: {failure}", program_id)
         return ImproverRun(None, failure, budget.lm_calls, budget.utility_calls)
-
-    def _admit_source(self, source: str, what: str, tag: str) -> tuple[str, str]:
-        """Program text made safe to store and run: (repaired text, "") or ("", why it is refused)."""
-        source, repaired = boundary.clean_text(source)
-        if repaired:
-            self.recorder.event("invalid_text", f"{tag}: {what} source had {repaired} invalid code point(s), "
-                                                "replaced with U+FFFD")
-        refused = boundary.check_source(source, self.sizes.source_bytes, what)
-        if refused:
-            self.recorder.event("size_limit", f"{tag}: {refused}")
-            return "", refused
-        return source, ""
-
-    def _from_sandbox(self, outcome: Outcome, program_id: int) -> Outcome:
-        """The outcome after the boundary: text repaired (recorded as an event), bad values failed."""
-        cleaned, repaired = boundary.clean_outcome(outcome)
-        if repaired:
-            self.recorder.event("invalid_text", f"{repaired} invalid code point(s) in the job's output and "
-                                                "results, replaced with U+FFFD", program_id)
-        limited = [r.error for r in cleaned.results if r.error.startswith(("size limit", "invalid output"))]
-        if cleaned.reason.startswith("size limit"):
-            limited.insert(0, cleaned.reason)
-        if limited:
-            self.recorder.event("size_limit", limited[0][:500], program_id)
-        return cleaned
 
     def _seed(self, tag: str) -> int:
         """A job's seed: fixed by the run seed and the job's call site, whatever the thread timing."""

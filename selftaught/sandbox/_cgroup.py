@@ -10,7 +10,8 @@ memory it charges) together. The broker side (``CgroupHost``) finds what the hos
   ``memory.memsw.limit_in_bytes`` where swap accounting exists, ``pids.max``).
 
 It creates a uniquely named parent (``selftaught-PID-HEX``) under the broker's own cgroup in each
-hierarchy and one folder per worker below it, and removes them all on ``remove``. The worker side
+hierarchy and one folder per worker below it, and removes them all on ``remove``; folders left by
+a broker that was killed (its pid is gone) are removed by the next one that starts there. The worker side
 (``JobCgroups``, run by the fork server) creates ``job-N`` inside its worker folder, sets the
 limits, moves the job's first process in before it runs any untrusted code, and removes the folder
 once the job's tree is gone. Where none of this works the rlimits alone apply, and the sandbox's
@@ -119,6 +120,15 @@ def _unique() -> str:
     return f"selftaught-{os.getpid()}-{secrets.token_hex(4)}"
 
 
+def _sweep(base: Path) -> None:
+    """Remove what brokers that were killed (pid gone) left under ``base``; their jobs are gone too."""
+    with contextlib.suppress(OSError):
+        for folder in base.glob("selftaught-*-*"):
+            pid = folder.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                _remove_tree(folder)
+
+
 def _try_v2() -> _Tree | None:
     mount = next((point for point, kind, _ in _mounts() if kind == "cgroup2"), None)
     own = _own_paths().get("")
@@ -132,6 +142,7 @@ def _try_v2() -> _Tree | None:
     enabled = set((base / "cgroup.subtree_control").read_text().split())
     if not {"memory", "pids"} <= enabled:
         _write(base / "cgroup.subtree_control", "+memory +pids")
+    _sweep(base)
     parent = base / _unique()
     parent.mkdir(mode=0o755)
     try:
@@ -152,6 +163,7 @@ def _try_v1() -> _Tree | None:
     parents: dict[str, Path] = {}
     try:
         for controller, mount in sorted(mounts.items()):
+            _sweep(mount / own.get(controller, "/").lstrip("/"))
             parent = mount / own.get(controller, "/").lstrip("/") / name
             parent.mkdir(mode=0o755)
             parents[controller] = parent

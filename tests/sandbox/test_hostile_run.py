@@ -160,7 +160,7 @@ def test_a_run_of_hostile_improvers_finishes_records_every_attack_and_resumes(
     with ScriptedServer(meta_pool=[fenced(code) for code in HOSTILE.values()], hanging=False) as server:
         monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        processes, ipc = child_pids(), ipc_objects()
+        processes, ipc, cgroups = child_pids(), ipc_objects(), our_cgroups()  # other tests' sandboxes may be open
         with open("/proc/self/clear_refs", "w") as handle:  # measure this run's peak, not the session's
             handle.write("5")
         code = main(["run", "--config", str(config), "--task", "lpn", "--lm", "openai:fake-model",
@@ -188,7 +188,7 @@ def test_a_run_of_hostile_improvers_finishes_records_every_attack_and_resumes(
     assert peak < PEAK_RSS_BOUND_MB, peak
     assert child_pids() <= processes and not orphaned_sandbox_pids()
     assert ipc_objects() == ipc
-    assert our_cgroups() == []
+    assert our_cgroups() == cgroups
 
     # The broker dies (here: its record says a pid that is gone); readers say so; resume continues it.
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
