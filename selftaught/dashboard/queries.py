@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from selftaught.store.liveness import broker_state
+from selftaught.records import broker_state
 
 __all__ = [
     "EvaluationRow",
