@@ -188,8 +188,9 @@ class JobCgroups:
         self.enter("probe", None)
         self.remove("probe")
 
-    def enter(self, job: str, pid: int | None) -> None:
-        """Make ``job``'s folders with their limits and move ``pid`` (the job's first process) in."""
+    def enter(self, job: str, pid: int | None) -> tuple[str, ...]:
+        """Make ``job``'s folders with their limits and move ``pid`` (the job's first process) in;
+        returns their ``cgroup.procs`` files, for a process that will move itself in instead."""
         made: list[Path] = []
         try:
             for controller, base in self.dirs.items():
@@ -209,6 +210,7 @@ class JobCgroups:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             raise
+        return tuple(str(folder / "cgroup.procs") for folder in made)
 
     def _limits(self, controller: str) -> list[tuple[str, str]]:
         memory, pids = str(self.memory_bytes), str(self.max_processes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import itertools
 import json
 import os
 import select
@@ -78,6 +79,8 @@ class ForkServer:
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
         self.busy_cgroups: list[str] = []  # job folders to remove once the kernel lets go of them
+        self.cgroup_of: dict[int, str] = {}  # spare or job pid -> its cgroup folders' name
+        self.cgroup_names = itertools.count()
         self.spare: tuple[int, socket.socket] | None = None
         with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
@@ -187,7 +190,7 @@ class ForkServer:
                 os.mkdir(scratch, 0o700)
                 if uid is not None:
                     os.chown(scratch, uid, uid)
-            pid = self._hand_to_spare(job, settings, job_fd, out_fd)
+            pid = self._hand_to_spare(settings, job_fd, out_fd)
         except OSError as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             _report(status_fd, {"status": None, "error": f"could not start the job: {exc}"})
@@ -201,7 +204,7 @@ class ForkServer:
         with contextlib.suppress(OSError):
             self._new_spare()  # the next job's process, forked off the critical path
 
-    def _hand_to_spare(self, job: str, settings: bytes, job_fd: int, out_fd: int) -> int:
+    def _hand_to_spare(self, settings: bytes, job_fd: int, out_fd: int) -> int:
         """Give the job to the waiting spare (forking one first if there is none); its pid."""
         for _ in range(2):
             if self.spare is None:
@@ -210,8 +213,6 @@ class ForkServer:
             pid, sock = self.spare
             self.spare = None
             try:
-                if self.cgroups is not None:  # before the job's first untrusted instruction
-                    self.cgroups.enter(job, pid)
                 socket.send_fds(sock, [settings], [job_fd, out_fd])
                 return pid
             except OSError:
@@ -221,6 +222,13 @@ class ForkServer:
         raise OSError("no spare job process would take the job")
 
     def _new_spare(self) -> None:
+        # The spare's own cgroup, with its limits; the spare moves itself in (moving a process
+        # waits for an RCU grace period, ~10 ms on a loaded machine) before it can take a job,
+        # so the limits hold from the job's first instruction.
+        name, procs = "", tuple[str, ...]()
+        if self.cgroups is not None:
+            name = f"s{next(self.cgroup_names)}"
+            procs = self.cgroups.enter(name, None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if self.own_pidns is not None:
             _confine.new_pid_namespace_for_next_child()
@@ -231,12 +239,15 @@ class ForkServer:
                 _confine.restore_pid_namespace(self.own_pidns)
             ours.close()
             theirs.close()
+            self._drop_cgroup(name or None)
             raise
         if pid == 0:
-            _jobstart.spare_main(theirs, self.confinement)
+            _jobstart.spare_main(theirs, self.confinement, procs)
         if self.own_pidns is not None:
             _confine.restore_pid_namespace(self.own_pidns)
         theirs.close()
+        if name:
+            self.cgroup_of[pid] = name
         self.spare = (pid, ours)
 
     def _kill(self, job: str) -> None:
@@ -263,15 +274,16 @@ class ForkServer:
                     _kill_tree(pid)  # without a namespace, at least its process group goes too
                 if entry.scratch:
                     shutil.rmtree(entry.scratch, ignore_errors=True)
-                limited = self.cgroups.events(entry.job) if self.cgroups is not None else {}
-                self._drop_cgroup(entry.job)
+                name = self.cgroup_of.get(pid)
+                limited = self.cgroups.events(name) if self.cgroups is not None and name else {}
                 _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status), **limited})
+            self._drop_cgroup(self.cgroup_of.pop(pid, None))
 
-    def _drop_cgroup(self, job: str | None) -> None:
-        """Remove a finished job's cgroup folders (and retry ones the kernel still held)."""
+    def _drop_cgroup(self, name: str | None) -> None:
+        """Remove an ended job's (or spare's) cgroup folders, and retry ones the kernel still held."""
         if self.cgroups is None:
             return
-        pending = self.busy_cgroups + ([job] if job is not None else [])
+        pending = self.busy_cgroups + ([name] if name is not None else [])
         self.busy_cgroups = [name for name in pending if not self.cgroups.remove(name)]
 
     def _kill_all(self) -> None:
@@ -286,9 +298,9 @@ class ForkServer:
             except ChildProcessError:
                 break
             entry = self.jobs.pop(pid, None)
+            self._drop_cgroup(self.cgroup_of.pop(pid, None))
             if entry is not None:
                 shutil.rmtree(entry.scratch, ignore_errors=True)
-                self._drop_cgroup(entry.job)
                 _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})
 
 
