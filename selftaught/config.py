@@ -94,6 +94,9 @@ class SandboxConfig:
             which bounds what parsing them costs the broker (at most about 64 bytes a value, measured).
         max_store_growth_mb: text one improver run may add to the run store (prompts, solutions
             sent to ``utility``); past it its proxy calls raise ``ProxyError``.
+        job_cgroups: give each job a cgroup (as root, where the host allows) so ``memory_mb`` and
+            ``max_processes`` bound its whole process tree; false keeps the per-process rlimits
+            only, which saves the kernel's cgroup move per job (see the README's trust model).
     """
 
     memory_mb: int = 1024
@@ -111,6 +114,7 @@ class SandboxConfig:
     max_job_mb: int = 64
     max_job_values: int = 2_000_000
     max_store_growth_mb: int = 64
+    job_cgroups: bool = True
 
 
 @dataclass(frozen=True)

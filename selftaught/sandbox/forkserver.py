@@ -89,7 +89,8 @@ class ForkServerSandbox:
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
         self._workers: list[WorkerProcess] = []
         # Per-job cgroups need root (to create them) and the uid drop (so jobs cannot rewrite them).
-        self._cgroups, cgroup_error = _cgroup.CgroupHost.create() if host.root else (None, "not running as root")
+        self._cgroups, cgroup_error = (None, "switched off (sandbox.job_cgroups)") if not config.job_cgroups \
+            else _cgroup.CgroupHost.create() if host.root else (None, "not running as root")
         # Also runs at interpreter exit, so a sandbox nobody closed leaves no process, dir or cgroup.
         self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._launcher, self._dir,
                                            self._cgroups)
@@ -107,7 +108,7 @@ class ForkServerSandbox:
         if host.root and not hello.get("uid_drop"):
             self.warnings.append("sandboxed code keeps uid 0 (without capabilities): RLIMIT_NPROC does not "
                                  "bound fork bombs and root-owned files stay readable")
-        if host.root and not hello.get("cgroups"):
+        if host.root and config.job_cgroups and not hello.get("cgroups"):
             why = cgroup_error or "the workers could not use them"
             self.warnings.append(f"no cgroup per job ({why}): memory_mb bounds each process, not a job's "
                                  "process tree, and max_processes relies on RLIMIT_NPROC")

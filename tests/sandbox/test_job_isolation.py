@@ -168,3 +168,11 @@ def _bwrap_works() -> bool:
     from selftaught.sandbox import probe
 
     return probe().bubblewrap
+
+
+def test_cgroups_can_be_switched_off(sandbox_config: SandboxConfig) -> None:
+    with ForkServerSandbox(dataclasses.replace(sandbox_config, workers=1, job_cgroups=False),
+                           bubblewrap=False) as box:
+        assert not any(layer.startswith("cgroup") for layer in box.layers)
+        assert box._cgroups is None
+        assert value(attack(box, "def f():\n    return 1\n")) == 1
