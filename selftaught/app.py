@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.broker import Broker
+from selftaught.broker.boundary import SizeLimits
 from selftaught.config import RunConfig
 from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError, TaskError
 from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
@@ -36,6 +37,7 @@ from selftaught.sandbox import ForkServerSandbox
 from selftaught.sandbox.base import Sandbox
 from selftaught.stop import run_loop
 from selftaught.store import RunCache, RunRecorder, RunStore
+from selftaught.store.liveness import Heartbeat
 from selftaught.store.splits import (
     RunSplit,
     default_secret,
@@ -212,6 +214,8 @@ def open_session(
         store.set_status(run_id, "running")
     on_open(run_id, store.path)
     recorder = RunRecorder(store, run_id, on_record)
+    store.claim(run_id)  # readers tell a live run from one whose broker died by pid, host and heartbeat
+    heartbeat = Heartbeat(lambda: store.beat(run_id)).start()
     status, message = "failed", ""
     try:
         secret = run_secret(store, config, secret_of or run_id)
@@ -220,7 +224,8 @@ def open_session(
         try:
             store.set_layers(run_id, list(sandbox.layers))
             broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens,
-                            config.sandbox.workers, config.seed)
+                            config.sandbox.workers, config.seed,
+                            sizes=SizeLimits.from_config(config.sandbox))
             yield Session(store, run_id, config, broker, recorder, secret)
         finally:
             sandbox.close()
@@ -234,6 +239,7 @@ def open_session(
         message = str(exc)
         raise
     finally:
+        heartbeat.stop()
         store.set_status(run_id, status, message)
 
 

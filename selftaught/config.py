@@ -89,6 +89,18 @@ class SandboxConfig:
         strict: refuse to run when the strongest isolation (bubblewrap) is unavailable.
         executor: ``local`` (this machine's worker pool) or ``ray`` (a Ray cluster; extra ``ray``).
         ray_address: the cluster to join (``auto``, ``ray://HOST:10001``); empty starts a local one.
+        max_source_kb: largest solution or improver source the broker runs or stores; a bigger
+            one scores 0 (a solution), fails (an improver) or is refused (``utility`` argument).
+        max_result_kb: largest single message a job sends (one call's result, one proxy call);
+            over it the result fails or the proxy call raises ``ProxyError`` in the improver.
+        max_job_mb: bytes one job may send the broker in all; past it the job is killed.
+        max_job_values: JSON values (containers, items) one job's messages may hold in all,
+            which bounds what parsing them costs the broker (at most about 64 bytes a value, measured).
+        max_store_growth_mb: text one improver run may add to the run store (prompts, solutions
+            sent to ``utility``); past it its proxy calls raise ``ProxyError``.
+        job_cgroups: give each job a cgroup (as root, where the host allows) so ``memory_mb`` and
+            ``max_processes`` bound its whole process tree; false keeps the per-process rlimits
+            only, which saves the kernel's cgroup move per job (see the README's trust model).
     """
 
     memory_mb: int = 1024
@@ -101,6 +113,12 @@ class SandboxConfig:
     strict: bool = False
     executor: Executor = "local"
     ray_address: str = ""
+    max_source_kb: int = 512
+    max_result_kb: int = 4096
+    max_job_mb: int = 64
+    max_job_values: int = 2_000_000
+    max_store_growth_mb: int = 64
+    job_cgroups: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,7 +164,11 @@ class RunConfig:
         _check_positive(self.lm, ("max_tokens", "timeout_s", "concurrency", "manual_timeout_s"))
         _check_positive(self.lm, ("max_cost_usd", "max_total_tokens", "max_calls", "max_retries"),
                         allow_zero={"max_cost_usd", "max_total_tokens", "max_calls", "max_retries"})
-        _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers"))
+        _check_positive(self.sandbox, ("memory_mb", "file_size_mb", "max_processes", "open_files", "workers",
+                                       "max_source_kb", "max_result_kb", "max_job_mb", "max_job_values",
+                                       "max_store_growth_mb"))
+        if self.sandbox.max_result_kb > 64 * 1024:
+            raise ConfigError("sandbox max_result_kb may be at most 65536 (the wire's 64 MiB frame limit)")
         if self.accept not in get_args(Acceptance):
             raise ConfigError(f"accept must be one of {', '.join(get_args(Acceptance))}, not {self.accept!r}")
         if self.scoring not in get_args(Scoring):

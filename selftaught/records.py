@@ -7,6 +7,9 @@ Nothing here imports anything from the package.
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -14,6 +17,7 @@ __all__ = [
     "STARTUP_TIMEOUT_S",
     "WALL_FACTOR",
     "WALL_SLACK_S",
+    "STALE_AFTER_S",
     "CallResult",
     "Clock",
     "Recorder",
@@ -28,6 +32,7 @@ __all__ = [
     "FINISH_REASONS",
     "FinishReason",
     "Split",
+    "broker_state",
 ]
 
 Split = Literal["train", "val", "test"]
@@ -270,3 +275,36 @@ class Recorder(Protocol):
     def source(self, program_id: int) -> str:
         """The source of a stored program."""
         ...
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+STALE_AFTER_S = 90.0
+"""A broker heartbeat older than this means the broker is gone (nine missed beats of 10 s)."""
+
+
+def broker_state(status: str, pid: int | None, host: str, heartbeat_at: float | None,
+                 now: float | None = None) -> str:
+    """A stored run ``status``, or ``interrupted`` when it says ``running`` but its broker is gone.
+
+    On the broker's own host a missing pid settles it at once; from elsewhere (or if the pid was
+    reused) a heartbeat older than ``STALE_AFTER_S`` does.
+    """
+    if status != "running":
+        return status
+    now = time.time() if now is None else now
+    if heartbeat_at is not None and now - heartbeat_at > STALE_AFTER_S:
+        return "interrupted"
+    if pid is not None and host == socket.gethostname() and not _pid_alive(pid):
+        return "interrupted"
+    return status
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # somebody else's process holds the pid
+    return True

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from selftaught.broker import boundary
 from selftaught.broker.budget import RunBudget
 from selftaught.broker.helpers import HELPERS_SOURCE, ends_in_open_block
 from selftaught.config import Budgets
@@ -90,8 +91,11 @@ class Broker:
         max_tokens: int = 4096,
         eval_slots: int = 2,
         seed: int = 0,
+        *,
+        sizes: boundary.SizeLimits | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.sizes = sizes or boundary.SizeLimits()
         self.seed = seed
         self.lm = lm
         self.recorder = recorder
@@ -112,6 +116,12 @@ class Broker:
             self.recorder.evaluation(program_id, tag, task.name, split, 0.0, len(instances), len(instances),
                                      reason, 0.0)
             return Evaluation(0.0, len(instances), len(instances), reason, program_id)
+        solution, refused = boundary.admit_source(self.recorder, solution, "solution", tag, self.sizes.source_bytes)
+        if refused:
+            program_id = self.recorder.program("solution", f"# not stored: {refused}\n")
+            self.recorder.evaluation(program_id, tag, task.name, split, 0.0, len(instances), len(instances),
+                                     refused, 0.0)
+            return Evaluation(0.0, len(instances), len(instances), refused, program_id)
         program_id = self.recorder.program("solution", solution)
         job = Job(
             source=solution,
@@ -123,7 +133,7 @@ class Broker:
         )
         started = time.monotonic()
         with self._eval_slots:
-            outcome = self.sandbox.run(job)
+            outcome = boundary.admit_outcome(self.recorder, self.sandbox.run(job), program_id)
         scores, reasons, failures = self._score(task, instances, outcome, program_id)
         failed = sum(1 for score in scores if score == 0.0)
         mean = sum(scores) / len(scores) if scores else 0.0
@@ -184,6 +194,7 @@ class Broker:
             self.recorder.event("denied", denied[-500:], program_id)
         if invalid:
             self.recorder.event("invalid_output", f"{len(invalid)} instance(s): {invalid[0]}", program_id)
+        boundary.record_sandbox_notes(self.recorder, outcome.stderr, program_id)
 
     # --- improvers ---------------------------------------------------------------------------
 
@@ -194,6 +205,10 @@ class Broker:
         the improver does can move: ``improver_timeout_s``, times ``1 + utility_calls`` when the
         utility runs improvers itself. Solutions it has scored stop at that deadline too.
         """
+        improver, refused = boundary.admit_source(self.recorder, improver, "improver", tag, self.sizes.source_bytes)
+        if refused:
+            self.recorder.event("improver_failed", f"{tag}: {refused}")
+            return ImproverRun(None, refused, 0, 0)
         program_id = self.recorder.program("improver", improver)
         session = _Session(self, utility, RunBudget(self.budgets), tag, program_id)
         timeout_s = self.budgets.improver_timeout_s
@@ -224,6 +239,7 @@ class Broker:
             outcome = self.sandbox.run(job, session.handle)
         except _Fatal as fatal:
             raise fatal.error from None
+        outcome = boundary.admit_outcome(self.recorder, outcome, program_id)
         self._runtime_events(program_id, outcome, [])
         budget = session.budget
         result = outcome.results[0] if outcome.ok and outcome.results else None
@@ -270,15 +286,27 @@ class _Session:
         self.budget = budget
         self.tag = tag
         self.program_id = program_id
-        self.refusals: set[str] = set()
+        self.refusals: set[tuple[str, str]] = set()
+        self.stored_bytes = 0  # text this run's calls add to the store (prompts, solutions)
 
     def handle(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the call and the budget (errors go to the improver), then do the work."""
         try:
+            (args, kwargs), repaired = boundary.clean([args, kwargs])
+        except boundary.Rejected as exc:
+            self._refuse("invalid_argument", f"{remote}.{method}: {exc}")
+            raise ProxyError(f"{remote}.{method}: {exc}") from None
+        if repaired:
+            self._refuse("invalid_text", f"{remote}.{method}: {repaired} invalid code point(s) in the arguments, "
+                                         "replaced with U+FFFD")
+        try:
             work = self._check(remote, method, args, kwargs)
+        except ProxyError as exc:
+            self._refuse("size_limit" if "size limit:" in str(exc) else "proxy_error", str(exc))
+            raise
         except BudgetExceeded as exc:
-            if str(exc) not in self.refusals:  # once per kind and run: a loop past the budget is one event
-                self.refusals.add(str(exc))
+            if ("budget", str(exc)) not in self.refusals:  # once per kind and run: one event per loop
+                self.refusals.add(("budget", str(exc)))
                 self.broker.recorder.event("budget_exceeded", f"{self.tag}: {exc}", self.program_id)
             raise
         try:
@@ -289,9 +317,29 @@ class _Session:
         except SelftaughtError as exc:
             raise _Fatal(exc) from exc
 
+    def _refuse(self, kind: str, detail: str) -> None:
+        """Record a hostile or broken call once per kind and message in this improver run."""
+        if (kind, detail) not in self.refusals:
+            self.refusals.add((kind, detail))
+            self.broker.recorder.event(kind, f"{self.tag}: {detail}", self.program_id)
+
+    def _grow_store(self, texts: Sequence[str], where: str) -> None:
+        """Count text this call will store; past the run's allowance the improver gets ProxyError."""
+        size = sum(len(text) for text in texts)
+        limit = self.broker.sizes.store_growth_bytes
+        if self.stored_bytes + size > limit:
+            raise ProxyError(f"{where}: size limit: this improver run would store more than {limit} bytes "
+                             "of text (sandbox max_store_growth_mb)")
+        self.stored_bytes += size
+
     def _check(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
         if (remote, method) == ("utility", "__call__"):
             solution = _bind(["solution"], args, kwargs, "utility")["solution"]
+            if isinstance(solution, str):
+                refused = boundary.check_source(solution, self.broker.sizes.source_bytes, "solution")
+                if refused:
+                    raise ProxyError(f"utility: {refused}")
+                self._grow_store([solution], "utility")
             index = self.budget.take_utility_call()
             return lambda: self.utility(solution, f"{self.tag}/u{index}")
         if (remote, method) == ("language_model", "batch_prompt"):
@@ -309,6 +357,8 @@ class _Session:
                 raise ProxyError("prompt: n_responses must be a positive integer")
             if not isinstance(bound["message"], str):
                 raise ProxyError("prompt: message must be a string")
+            if n > self.budget.budgets.responses_per_call:  # before the list below is built
+                self.budget.take_lm_call(n)  # raises BudgetExceeded, as any over-large call does
             return self._lm_work(bound["expertise"], [bound["message"]] * n, bound["temperature"])
         raise ProxyError(f"{remote} has no method {method}")
 
@@ -320,6 +370,8 @@ class _Session:
             raise ProxyError("temperature must be a number between 0 and 2")
         if not messages:
             return list
+        if len(messages) <= self.budget.budgets.responses_per_call:
+            self._grow_store([expertise, *dict.fromkeys(messages)], "language_model")
         index = self.budget.take_lm_call(len(messages))
 
         def work() -> list[str]:

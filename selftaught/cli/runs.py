@@ -217,7 +217,10 @@ def list_runs(args: argparse.Namespace, env: dict[str, str]) -> int:
         # steps and best val belong to STOP runs; other kinds keep their results in their own tables
         step = "-" if item["last_step"] is None else f"{item['last_step']}/{item['iterations']}"
         loop = f"  step={step}  best_val={best_text}" if item["kind"] == "stop" else ""
-        print(f"{item['run_id']}  {item['kind']:<10}  {item['status']:<8}  task={item['task']}  lm={item['lm']}{loop}")
+        print(f"{item['run_id']}  {item['kind']:<10}  {item['status']:<11}  task={item['task']}  lm={item['lm']}{loop}")
+    interrupted = [item["run_id"] for item in rows if item["status"] == "interrupted"]
+    if interrupted and not args.json:
+        print(f"interrupted: the broker died; continue with: selftaught resume {interrupted[-1]}")
     return 0
 
 

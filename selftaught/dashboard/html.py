@@ -32,6 +32,7 @@ pre { background: #f6f8fa; border: 1px solid #d0d7de; padding: 0.6em; overflow-x
 ul.lineage, ul.lineage ul { list-style: none; padding-left: 1.3em; border-left: 1px dotted #bbb; }
 .status-running { color: #0969da; font-weight: 600; }
 .status-failed { color: #cf222e; font-weight: 600; }
+.status-interrupted { color: #9a6700; font-weight: 600; }
 .muted { color: #6e7781; }
 .pager a, .pager span { margin-right: 0.8em; }
 .tag { background: #ddf4ff; border-radius: 8px; padding: 1px 7px; margin-right: 4px; font-size: 12px; }

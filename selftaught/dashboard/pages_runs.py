@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 
 from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
@@ -38,7 +39,7 @@ def runs_page(db: sqlite3.Connection) -> str:
 
     Steps and best val belong to STOP runs; other kinds show a dash there (their results are on their page).
     """
-    runs = list_runs(db)
+    runs = [replace(r, status=queries.live_status(db, r.id, r.status)) for r in list_runs(db)]
     rows: list[list[Cell | str]] = [
         [Cell(link(run_url(r.id), r.id)), r.kind, _status(r.status), r.task, r.lm, _when(r.created_at),
          Cell(steps_done(r) if r.kind == "stop" else "–", True),
@@ -134,6 +135,7 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
     """One run: summary, the meta-utility curve, its iterations and its improver lineage."""
     try:
         run = run_summary(db, run_id)
+        run = replace(run, status=queries.live_status(db, run_id, run.status))
     except StoreError as exc:
         raise NotFound(str(exc)) from exc
     rows = iterations(db, run_id)
@@ -154,6 +156,9 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         ["events", Cell(link(run_url(run_id, "events"),
                              ", ".join(f"{n:,} {kind}" for kind, n in sorted(events.items())) or "none"))],
     ])
+    if run.status == "interrupted":
+        summary += (f'<p class="muted">The broker of this run is gone (killed, or its machine stopped); '
+                    f'continue it with <code>selftaught resume {esc(run.id)}</code>.</p>')
     if run.kind != "stop":
         body = (f"<h1>{esc(run.kind.capitalize())} run {esc(run.id)}</h1>{summary}{result_section(db, run)}"
                 f"<h2>Configuration</h2>{pre(json.dumps(run.config, indent=2, sort_keys=True))}")

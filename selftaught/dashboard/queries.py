@@ -14,6 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from selftaught.records import broker_state
+
 __all__ = [
     "EvaluationRow",
     "LMCallRow",
@@ -23,6 +25,7 @@ __all__ = [
     "event_counts",
     "findings",
     "improver_nodes",
+    "live_status",
     "lm_call",
     "lm_call_page",
     "program",
@@ -185,3 +188,17 @@ def lm_call(db: sqlite3.Connection, run_id: str, call_id: int) -> LMCallRow | No
     """One LM call of the run in full, or None."""
     row = db.execute(f"SELECT {_CALL_COLUMNS} FROM lm_calls WHERE id=? AND run_id=?", (call_id, run_id)).fetchone()
     return None if row is None else _call(row)
+
+
+def live_status(db: sqlite3.Connection, run_id: str, status: str) -> str:
+    """``status``, or ``interrupted`` for a ``running`` run whose broker has died (``store.liveness``)."""
+    if status != "running":
+        return status
+    try:
+        row = db.execute("SELECT broker_pid, broker_host, heartbeat_at, updated_at FROM runs WHERE id=?",
+                         (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # a store written before brokers recorded themselves
+        return status
+    if row is None:
+        return status
+    return broker_state(status, row[0], row[1] or "", row[2] if row[2] is not None else row[3])

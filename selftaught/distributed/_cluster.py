@@ -6,14 +6,24 @@ of the process that starts them, so it is started with an allow-listed environme
 API keys never reach an actor. Clusters joined by address keep the environment their operator
 started them with; Ray does not forward the driver's environment to them. A local cluster is
 shared by every ``RaySandbox`` of this process and shut down when the last one releases it.
+
+A local cluster cannot be confined to loopback: Ray turns a node address of 127.0.0.1 into the
+machine's reachable address (``services.resolve_ip_for_localhost``) and its gRPC servers (GCS,
+raylet, object manager, workers) listen on every interface, with no option to bind elsewhere
+(measured with ``ss -ltnp`` on Ray 2.60). What protects it instead: token authentication, which
+a cluster started here always has (with ``RAY_AUTH_MODE=disabled`` in the environment ``connect``
+refuses to start one; the token file is made readable by its owner only), and sandboxed code,
+which cannot open any socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from selftaught.errors import ConfigError, SandboxError
@@ -50,11 +60,15 @@ def connect(ray: Any, address: str, num_cpus: int) -> None:
         try:
             if address:
                 ray.init(address=address, include_dashboard=False)
+            elif os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "disabled":
+                raise ConfigError("a local Ray cluster listens on every interface, so selftaught starts one only "
+                                  "with token authentication: unset RAY_AUTH_MODE=disabled")
             else:
                 with _allow_listed_environ():
                     # "local" rather than None: a RAY_ADDRESS in the environment must not redirect us.
                     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
                              _node_ip_address="127.0.0.1")
+                _private_token()
                 _state["started"], _state["users"] = True, 1
         except ConfigError:
             raise
@@ -88,3 +102,11 @@ def _allow_listed_environ() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _private_token() -> None:
+    """Make the cluster's token file (Ray writes it world-readable) readable by its owner only."""
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    with contextlib.suppress(OSError):
+        if path.stat().st_uid == os.geteuid():
+            path.chmod(0o600)

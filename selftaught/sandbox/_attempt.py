@@ -107,6 +107,8 @@ class Attempt:
             self.ended = time.monotonic()
             lingering = self.ended >= min(self.window, self.session.deadline)  # done, but not exiting
             self._finish(worker, job_id, status, out_read, kill=bool(why) or self.state != "done" or lingering)
+            for key, count in status.limited.items():
+                self.session.limited[key] = self.session.limited.get(key, 0) + count
             return self._conclude(why, status)
         finally:
             worker.track(-1)
@@ -120,7 +122,8 @@ class Attempt:
         """Exchange messages until the process ends or a limit passes; the return says which limit."""
         if not self._send_bytes(sock, payload):
             return self._time_up()
-        reader = _wire.FrameReader()
+        sizes = self.session.sizes
+        reader = _wire.FrameReader(sizes.message_bytes, sizes.job_values)
         watched = [sock.fileno(), out_read, status.fd]
         while True:
             remaining = min(self.window, self.session.deadline) - time.monotonic()
@@ -142,6 +145,9 @@ class Attempt:
                     data = b""
                 if not data:
                     return ""
+                self.session.received += len(data)
+                if self.session.received > sizes.job_bytes:
+                    return f"size limit: the job sent more than {sizes.job_bytes} bytes"
                 try:
                     messages = reader.feed(data)
                 except _wire.WireError as exc:
@@ -157,6 +163,9 @@ class Attempt:
         return "deadline" if self.session.deadline <= self.window else "window"
 
     def _on_message(self, sock: socket.socket, message: Any) -> None:
+        if isinstance(message, _wire.Oversized):
+            self._on_oversized(sock, message)
+            return
         kind = message.get("t") if isinstance(message, dict) else None
         now = time.monotonic()
         if kind == "ready" and self.state == "startup":
@@ -173,6 +182,19 @@ class Attempt:
             self._serve_call(sock, message)
         else:
             raise _Violation(f"unexpected message {str(kind)[:40]!r} during {self.state}")
+
+    def _on_oversized(self, sock: socket.socket, refused: _wire.Oversized) -> None:
+        """A message over a size limit: a refused proxy call or a failed result; the job goes on."""
+        kind = refused.kind()
+        self.session.refused.append(f"size limit: refused a {kind or 'malformed'} message: {refused.reason}")
+        if kind == "call" and self.state == "call" and self.session.handler is not None:
+            self._send_bytes(sock, _wire.encode({"ok": False, "error_class": "ProxyError",
+                                                 "message": f"size limit: {refused.reason}"}))
+        elif kind == "result":
+            self._on_message(sock, {"t": "result", "ok": False, "value": None,
+                                    "error": f"size limit: the result was refused: {refused.reason}"})
+        else:
+            raise _Violation(refused.reason)
 
     def _between(self, now: float) -> None:
         if self._current > self._total:
@@ -220,7 +242,7 @@ class Attempt:
         """What the session does next, now that the process tree is gone."""
         if self.fail_reason:
             return AttemptEnd(False, self.fail_reason)
-        if why.startswith("protocol violation"):
+        if why.startswith(("protocol violation", "size limit")):
             return AttemptEnd(False, why)
         if self.state == "done":
             return AttemptEnd(False, "")
@@ -306,6 +328,7 @@ class _ExitStatus:
         self.ended = False
         self.code: int | None = None
         self.error = ""
+        self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
         self._data = bytearray()
 
     def read(self) -> bool:
@@ -327,6 +350,8 @@ class _ExitStatus:
         code = report.get("status")
         self.code = code if isinstance(code, int) else None
         self.error = str(report.get("error", ""))
+        self.limited = {key: int(value) for key in ("oom_kills", "pids_refused")
+                        if isinstance(value := report.get(key), int)}
         return False
 
     def wait(self, deadline: float) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "restore_pid_namespace",
     "set_dumpable",
     "set_limits",
+    "set_cmdline",
     "set_name",
     "set_no_new_privs",
     "set_parent_death_signal",
@@ -53,6 +54,13 @@ _MNT_DETACH = 2
 _SYS_MOUNT_SETATTR = 442  # x86_64 and most other architectures share this number
 _AT_RECURSIVE = 0x8000
 _MOUNT_ATTR_RDONLY = 1
+
+_SHARED_STATE_CALLS = (
+    "socket", "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget",
+    "semop", "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+    "mq_notify", "mq_getsetattr",
+)
+"""Calls that create state another job could reach: sockets, System V IPC, POSIX queues."""
 
 _libc: Any = None
 
@@ -83,6 +91,21 @@ def set_name(name: str) -> None:
     """PR_SET_NAME: what ``ps -o comm`` shows (15 bytes at most), so operators can tell
     workers, idle spares and jobs apart."""
     _check(_c().prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
+
+
+def set_cmdline(name: str) -> None:
+    """Overwrite our command line in memory (what ``/proc/PID/cmdline`` shows) with ``name``.
+
+    The worker is pid 1 of its sandbox and every job is forked from it, so without this a job
+    reading ``/proc/1/cmdline`` or ``/proc/self/cmdline`` would learn the interpreter's and the
+    package's host paths. ``sys.argv`` is a copy and keeps its value.
+    """
+    with open("/proc/self/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start and arg_end (fields 48 and 49)
+    data = name.encode()[: max(0, end - start - 1)]
+    ctypes.memset(start, 0, end - start)
+    ctypes.memmove(start, data, len(data))
 
 
 def set_no_new_privs() -> None:
@@ -210,16 +233,19 @@ def _mount(source: bytes | None, target: str, kind: bytes | None, flags: int, da
 def build_seccomp_filter() -> bytes:
     """Compile the job filter to raw BPF: deny escapes with EPERM, allow everything else.
 
-    Denied: non-AF_UNIX sockets, ptrace and cross-process memory access, namespace and mount
-    calls (and clone with any CLONE_NEW* flag), bpf, perf_event_open, userfaultfd, keyring
-    calls, io_uring, kexec and kernel modules, and the TIOCSTI terminal-injection ioctl.
+    Denied: every new socket (``socket()`` of any family, AF_UNIX included, so two jobs cannot
+    meet on an abstract-namespace or filesystem socket; ``socketpair`` stays, it names nothing
+    another process can reach, and the job's own channel is inherited), System V IPC and POSIX
+    message queues (objects that would outlive the job in the worker's IPC namespace and be
+    visible to the next job), ptrace and cross-process memory access, namespace and mount calls
+    (and clone with any CLONE_NEW* flag), bpf, perf_event_open, userfaultfd, keyring calls,
+    io_uring, kexec and kernel modules, and the TIOCSTI terminal-injection ioctl.
     clone3 fails with ENOSYS so libc falls back to clone, whose flags the filter can inspect.
     """
     import pyseccomp as sc  # a dependency, imported lazily so the broker side does not need it
 
     deny = sc.ERRNO(errno.EPERM)
     filt = sc.SyscallFilter(sc.ALLOW)
-    filt.add_rule(deny, "socket", sc.Arg(0, sc.NE, 1))  # 1 is AF_UNIX
     filt.add_rule(deny, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
     for bit in range(32):  # rules for one syscall are OR'ed: deny clone if any CLONE_NEW* bit is set
         if _NAMESPACE_FLAGS >> bit & 1:
@@ -234,6 +260,7 @@ def build_seccomp_filter() -> bytes:
         "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load",
         "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
         "name_to_handle_at", "acct", "swapon", "swapoff", "reboot", "syslog", "quotactl",
+        *_SHARED_STATE_CALLS,
     ):
         try:
             filt.add_rule(deny, name)

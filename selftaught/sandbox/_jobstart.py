@@ -41,8 +41,9 @@ class Confinement:
     seccomp: _confine.SeccompProgram | None
 
 
-def spare_main(sock: socket.socket, confinement: Confinement) -> NoReturn:
-    """Body of a freshly forked spare; ``sock`` brings the job's fds and settings."""
+def spare_main(sock: socket.socket, confinement: Confinement, cgroup_procs: tuple[str, ...] = ()) -> NoReturn:
+    """Body of a freshly forked spare; ``sock`` brings the job's fds and settings; ``cgroup_procs``
+    are the ``cgroup.procs`` files of the job's cgroups, which the spare joins before anything else."""
     try:
         # Let go of the server's descriptors at once (other jobs' status pipes among them):
         # a spare can wait a long time, and must not keep any of them open meanwhile.
@@ -58,6 +59,9 @@ def spare_main(sock: socket.socket, confinement: Confinement) -> NoReturn:
         # per job: the kernel builds a new scheduler autogroup for every new session.
         os.setpgid(0, 0)
         _confine.set_name(SPARE_NAME)
+        for procs in cgroup_procs:  # "0" is the writer; done here, the slow move costs no server time
+            with open(procs, "w") as handle:
+                handle.write("0")
         if confinement.private_mounts:
             _confine.private_mounts(confinement.tmpfs_mb, confinement.expose)
         data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)

@@ -15,16 +15,19 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "CGROUP_MOUNT",
     "SANDBOX_ENV",
     "HostReport",
     "bwrap_prefix",
     "hidden_paths",
     "probe",
     "readable_by_everyone",
+    "through_args_fd",
     "worker_command",
 ]
 
@@ -73,10 +76,17 @@ def _read_only_paths() -> list[str]:
     return unique
 
 
-def bwrap_prefix(tmpfs_mb: int) -> list[str]:
-    """The ``bwrap ... --`` part of a worker's command line."""
+CGROUP_MOUNT = "/run/selftaught-cgroup"
+"""Where a worker inside bwrap finds its cgroup folders (one subfolder per controller)."""
+
+
+def bwrap_prefix(tmpfs_mb: int, binds: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The ``bwrap ... --`` part of a worker's command line; ``binds`` are extra (host, inside)
+    read-write mounts (the worker's cgroup folders)."""
     bwrap = shutil.which("bwrap") or "bwrap"
-    argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+    # --as-pid-1: the worker itself is pid 1 (bwrap's own process, whose command line would name
+    # every mount, stays outside), and it rewrites its command line (``_confine.set_cmdline``).
+    argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if os.geteuid() != 0:
         argv.append("--unshare-user")
@@ -104,14 +114,25 @@ def bwrap_prefix(tmpfs_mb: int) -> list[str]:
                 made.add(str(parent))
         argv += ["--ro-bind", path, path]
         made.add(path)
+    for host_path, inside in binds:
+        argv += ["--bind", host_path, inside]
     argv += ["--chdir", "/tmp", "--"]
     return argv
 
 
-def worker_command(use_bwrap: bool, control_fd: int, tmpfs_mb: int) -> list[str]:
+def worker_command(use_bwrap: bool, control_fd: int, tmpfs_mb: int,
+                   binds: Sequence[tuple[str, str]] = ()) -> list[str]:
     """The full argv of a worker whose control socket is inherited as ``control_fd``."""
     python = [sys.executable, "-I", "-B", str(BOOT_SCRIPT), str(control_fd)]
-    return bwrap_prefix(tmpfs_mb) + python if use_bwrap else python
+    return bwrap_prefix(tmpfs_mb, binds) + python if use_bwrap else python
+
+
+def through_args_fd(argv: list[str], fd: int) -> tuple[list[str], bytes]:
+    """``argv`` (a bwrap command line) as ``[bwrap, --args, FD, --, COMMAND...]`` plus the bytes of
+    bwrap's options to put on FD, so that ``ps`` on the host shows a short line, not every mount."""
+    split = argv.index("--")
+    options = b"".join(arg.encode() + b"\0" for arg in argv[1:split])
+    return [argv[0], "--args", str(fd), *argv[split:]], options
 
 
 def readable_by_everyone(path: str) -> bool:

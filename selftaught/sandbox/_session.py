@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from selftaught.errors import SandboxError, SelftaughtError
@@ -22,12 +23,21 @@ from selftaught.sandbox import _wire
 from selftaught.sandbox._attempt import Attempt, Launch
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobSession", "encode_job", "time_left"]
+__all__ = ["JobSession", "SizeLimits", "encode_job", "time_left"]
 
 _MAX_STDERR = 1 << 20
 
 _local = threading.local()
 """``deadline``: while this thread serves a job's proxy call, the monotonic time that job must end."""
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """What one job may send the broker: per message, in all, and in parsed JSON values."""
+
+    message_bytes: int = _wire.MAX_FRAME_BYTES
+    job_bytes: int = 4 * _wire.MAX_FRAME_BYTES
+    job_values: int = 0  # 0: no bound
 
 
 def time_left() -> float | None:
@@ -42,8 +52,15 @@ class JobSession:
     """Drives one job, over as many processes as its calls need; ``run`` returns its ``Outcome``."""
 
     def __init__(self, job: Job, handler: Handler | None, slots: threading.Semaphore,
-                 output_limit_bytes: int, launch: Callable[[float], Launch]) -> None:
+                 output_limit_bytes: int, launch: Callable[[float], Launch], sizes: SizeLimits | None = None) -> None:
         self.job = job
+        self.sizes = sizes or SizeLimits()
+        self.received = 0  # bytes the job sent, over all its processes
+        self.refused: list[str] = []  # messages refused for their size (reported with the output)
+        self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
+        self.sizes = sizes or SizeLimits()
+        self.received = 0
+        self.refused: list[str] = []  # messages refused for their size (reported with the output)
         self.handler = handler
         self.slots = slots
         self.output_limit = output_limit_bytes
@@ -89,7 +106,7 @@ class JobSession:
                 span = f"call {first}" if first == total else f"calls {first}-{total}"
                 reason = f"deadline: {self.deadline_note} passed; {span} of {total} not run"
             return Outcome(ok=not reason, results=tuple(results), reason=reason,
-                           stderr=stderr.decode(errors="replace"), elapsed_s=time.monotonic() - started,
+                           stderr=stderr.decode(errors="replace") + _limits_note(self.limited, self.refused), elapsed_s=time.monotonic() - started,
                            restarts=restarts)
 
     def payload(self, first: int) -> bytes:
@@ -120,6 +137,16 @@ class JobSession:
         if self.holding_slot:
             self.holding_slot = False
             self.slots.release()
+
+
+def _limits_note(limited: dict[str, int], refused: list[str]) -> str:
+    """Lines after the job's output saying what its limits stopped (the broker records them)."""
+    lines = [refused[0] + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")] if refused else []
+    if limited.get("oom_kills"):
+        lines.append(f"{limited['oom_kills']} process(es) killed at the job's memory limit")
+    if limited.get("pids_refused"):
+        lines.append(f"{limited['pids_refused']} fork(s) refused at the job's process limit")
+    return "".join(f"\n[sandbox] {line}" for line in lines) + ("\n" if lines else "")
 
 
 def encode_job(job: Job, first: int = 0) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import itertools
 import json
 import os
 import select
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from selftaught.sandbox import _confine, _jobstart
+from selftaught.sandbox import _cgroup, _confine, _jobstart
 
 __all__ = ["main"]
 
@@ -76,10 +77,15 @@ class ForkServer:
             os.makedirs(self.scratch_root, mode=0o711, exist_ok=True)
             os.chmod(self.scratch_root, 0o711)
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
+        self.cgroups = self._job_cgroups(settings.get("cgroups"))
+        self.busy_cgroups: list[str] = []  # job folders to remove once the kernel lets go of them
+        self.cgroup_of: dict[int, str] = {}  # spare or job pid -> its cgroup folders' name
+        self.cgroup_names = itertools.count()
         self.spare: tuple[int, socket.socket] | None = None
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
+            _confine.set_cmdline("sandbox-worker")
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
@@ -88,7 +94,25 @@ class ForkServer:
     def hello(self) -> dict[str, Any]:
         return {"t": "hello", "pid_namespaces": self.own_pidns is not None,
                 "seccomp": self.seccomp is not None, "uid_drop": self.drop_uid,
-                "private_mounts": self.private_mounts, "notes": self.notes}
+                "private_mounts": self.private_mounts, "notes": self.notes,
+                "cgroups": self.cgroups.version if self.cgroups is not None else 0}
+
+    def _job_cgroups(self, spec: Any) -> _cgroup.JobCgroups | None:
+        """Per-job cgroups if the broker gave us folders and they work; only for jobs that drop
+        uid 0 (a job keeping uid 0 owns the limit files and could raise its own limits)."""
+        if not isinstance(spec, dict):
+            return None
+        if not self.drop_uid:
+            self.notes.append("no cgroup per job: jobs keep uid 0, which could rewrite their own limits")
+            return None
+        cgroups = _cgroup.JobCgroups(int(spec["version"]), dict(spec["dirs"]), int(spec["memory_bytes"]),
+                                     int(spec["max_processes"]))
+        try:
+            cgroups.check()
+        except OSError as exc:
+            self.notes.append(f"no cgroup per job: {exc}")
+            return None
+        return cgroups
 
     def _try_private_mounts(self) -> None:
         """Try, in a throwaway job-like child, a private mount namespace and the uid drop in it."""
@@ -198,6 +222,13 @@ class ForkServer:
         raise OSError("no spare job process would take the job")
 
     def _new_spare(self) -> None:
+        # The spare's own cgroup, with its limits; the spare moves itself in (moving a process
+        # waits for an RCU grace period, ~10 ms on a loaded machine) before it can take a job,
+        # so the limits hold from the job's first instruction.
+        name, procs = "", tuple[str, ...]()
+        if self.cgroups is not None:
+            name = f"s{next(self.cgroup_names)}"
+            procs = self.cgroups.enter(name, None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if self.own_pidns is not None:
             _confine.new_pid_namespace_for_next_child()
@@ -208,12 +239,15 @@ class ForkServer:
                 _confine.restore_pid_namespace(self.own_pidns)
             ours.close()
             theirs.close()
+            self._drop_cgroup(name or None)
             raise
         if pid == 0:
-            _jobstart.spare_main(theirs, self.confinement)
+            _jobstart.spare_main(theirs, self.confinement, procs)
         if self.own_pidns is not None:
             _confine.restore_pid_namespace(self.own_pidns)
         theirs.close()
+        if name:
+            self.cgroup_of[pid] = name
         self.spare = (pid, ours)
 
     def _kill(self, job: str) -> None:
@@ -222,6 +256,8 @@ class ForkServer:
                 _kill_tree(pid)
 
     def _reap(self) -> None:
+        if self.busy_cgroups:
+            self._drop_cgroup(None)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -238,7 +274,17 @@ class ForkServer:
                     _kill_tree(pid)  # without a namespace, at least its process group goes too
                 if entry.scratch:
                     shutil.rmtree(entry.scratch, ignore_errors=True)
-                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status)})
+                name = self.cgroup_of.get(pid)
+                limited = self.cgroups.events(name) if self.cgroups is not None and name else {}
+                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status), **limited})
+            self._drop_cgroup(self.cgroup_of.pop(pid, None))
+
+    def _drop_cgroup(self, name: str | None) -> None:
+        """Remove an ended job's (or spare's) cgroup folders, and retry ones the kernel still held."""
+        if self.cgroups is None:
+            return
+        pending = self.busy_cgroups + ([name] if name is not None else [])
+        self.busy_cgroups = [name for name in pending if not self.cgroups.remove(name)]
 
     def _kill_all(self) -> None:
         if self.spare is not None:
@@ -252,6 +298,7 @@ class ForkServer:
             except ChildProcessError:
                 break
             entry = self.jobs.pop(pid, None)
+            self._drop_cgroup(self.cgroup_of.pop(pid, None))
             if entry is not None:
                 shutil.rmtree(entry.scratch, ignore_errors=True)
                 _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,9 @@ class WorkerProcess:
     """One warm fork server (inside bwrap when ``use_bwrap``)."""
 
     def __init__(self, index: int, use_bwrap: bool, settings: dict[str, Any], log_dir: Path,
-                 tmpfs_mb: int) -> None:
+                 tmpfs_mb: int, binds: Sequence[tuple[str, str]] = ()) -> None:
         self.index = index
+        self._binds = tuple(binds)
         self.hello: dict[str, Any] = {}
         self._use_bwrap = use_bwrap
         self._settings = settings
@@ -58,19 +61,31 @@ class WorkerProcess:
     def start(self) -> None:
         """Launch the worker and wait for its hello (numpy imported, filter built)."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args_read, args_write = os.pipe()
         try:
-            command = _launch.worker_command(self._use_bwrap, child.fileno(), self._tmpfs_mb)
+            command = _launch.worker_command(self._use_bwrap, child.fileno(), self._tmpfs_mb, self._binds)
+            blob = b""
+            if self._use_bwrap:
+                command, blob = _launch.through_args_fd(command, args_read)
             with self._log_path.open("ab") as log:
                 # env is given explicitly: the broker's own environment (API keys) never passes.
                 self._process = subprocess.Popen(
                     command, env=dict(_launch.SANDBOX_ENV), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=log, pass_fds=(child.fileno(),), cwd="/", close_fds=True,
+                    stderr=log, pass_fds=(child.fileno(), args_read), cwd="/", close_fds=True,
                     start_new_session=True)
+            os.close(args_read)
+            args_read = -1
+            with os.fdopen(args_write, "wb") as sink:  # bwrap reads it to EOF before anything else
+                args_write = -1
+                sink.write(blob)
         except OSError as exc:
             parent.close()
             raise SandboxError(f"cannot start sandbox worker: {exc}") from exc
         finally:
             child.close()
+            for fd in (args_read, args_write):
+                if fd >= 0:
+                    os.close(fd)
         try:
             parent.send(json.dumps(self._settings).encode())
             parent.settimeout(_START_TIMEOUT_S)

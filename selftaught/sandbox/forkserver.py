@@ -28,9 +28,9 @@ from typing import Any
 from selftaught.config import SandboxConfig
 from selftaught.errors import SandboxError
 from selftaught.records import Job, Outcome
-from selftaught.sandbox import _launch
+from selftaught.sandbox import _cgroup, _launch
 from selftaught.sandbox._attempt import Launch
-from selftaught.sandbox._session import JobSession
+from selftaught.sandbox._session import JobSession, SizeLimits
 from selftaught.sandbox._workerproc import WorkerProcess
 from selftaught.sandbox.base import Handler
 
@@ -89,8 +89,12 @@ class ForkServerSandbox:
         # the *thread* that started it exits, which an arbitrary caller thread may soon do.
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
         self._workers: list[WorkerProcess] = []
-        # Also runs at interpreter exit, so a sandbox nobody closed leaves no process or dir.
-        self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._launcher, self._dir)
+        # Per-job cgroups need root (to create them) and the uid drop (so jobs cannot rewrite them).
+        self._cgroups, cgroup_error = (None, "switched off (sandbox.job_cgroups)") if not config.job_cgroups \
+            else _cgroup.CgroupHost.create() if host.root else (None, "not running as root")
+        # Also runs at interpreter exit, so a sandbox nobody closed leaves no process, dir or cgroup.
+        self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._launcher, self._dir,
+                                           self._cgroups)
         try:
             futures = [self._launcher.submit(self._start_worker, i) for i in range(config.workers)]
             self._workers.extend(f.result() for f in futures)
@@ -105,6 +109,10 @@ class ForkServerSandbox:
         if host.root and not hello.get("uid_drop"):
             self.warnings.append("sandboxed code keeps uid 0 (without capabilities): RLIMIT_NPROC does not "
                                  "bound fork bombs and root-owned files stay readable")
+        if host.root and config.job_cgroups and not hello.get("cgroups"):
+            why = cgroup_error or "the workers could not use them"
+            self.warnings.append(f"no cgroup per job ({why}): memory_mb bounds each process, not a job's "
+                                 "process tree, and max_processes relies on RLIMIT_NPROC")
         if not hello.get("pid_namespaces"):
             self.warnings.append("no pid namespace per job: whole-tree kills rely on a subreaper sweep")
         if config.strict and self.warnings:
@@ -126,7 +134,8 @@ class ForkServerSandbox:
             value = getattr(job, name)
             if value is not None and not value > 0:
                 raise SandboxError(f"{name} must be positive, not {value}")
-        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024, self._launch)
+        sizes = SizeLimits(self.config.max_result_kb * 1024, self.config.max_job_mb * _MB, self.config.max_job_values)
+        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024, self._launch, sizes)
         return session.run()
 
     def close(self) -> None:
@@ -150,7 +159,16 @@ class ForkServerSandbox:
             settings["scratch_root"] = _launch.BWRAP_SCRATCH_ROOT
         else:
             settings["scratch_root"] = str(self._dir / f"scratch-{index}")
-        worker = WorkerProcess(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb)
+        binds: list[tuple[str, str]] = []
+        if self._cgroups is not None:
+            dirs = self._cgroups.worker_dirs(index)
+            if self._use_bwrap:  # the worker sees its folders at a neutral path inside bwrap
+                binds = [(path, f"{_launch.CGROUP_MOUNT}/{name}") for name, path in dirs.items()]
+                dirs = {name: inside for (_, inside), name in zip(binds, dirs, strict=True)}
+            settings["cgroups"] = {"version": self._cgroups.version, "dirs": dirs,
+                                   "memory_bytes": self.config.memory_mb * _MB,
+                                   "max_processes": self.config.max_processes}
+        worker = WorkerProcess(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb, binds)
         worker.start()
         return worker
 
@@ -192,14 +210,19 @@ class ForkServerSandbox:
         layers.append("no-new-privs")
         if hello.get("seccomp"):
             layers.append("seccomp")
+        if hello.get("cgroups"):
+            layers.append(f"cgroup-v{int(hello['cgroups'])}")
         if self._use_bwrap:
             layers.append("bwrap")
         return tuple(layers)
 
 
-def _shut_down(workers: list[WorkerProcess], launcher: ThreadPoolExecutor, directory: Path) -> None:
+def _shut_down(workers: list[WorkerProcess], launcher: ThreadPoolExecutor, directory: Path,
+               cgroups: _cgroup.CgroupHost | None) -> None:
     for worker in list(workers):
         worker.stop()
     workers.clear()
     launcher.shutdown(wait=True)
     shutil.rmtree(directory, ignore_errors=True)
+    if cgroups is not None:
+        cgroups.remove()

@@ -229,6 +229,18 @@ def m006_lm_finish_and_usage(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_broker_liveness(db: sqlite3.Connection) -> None:
+    """Who runs a run: the broker's pid and host and its last heartbeat (see ``store.liveness``)."""
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN broker_pid INTEGER;
+        ALTER TABLE runs ADD COLUMN broker_host TEXT NOT NULL DEFAULT '';
+        ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply every migration the database has not seen yet, in order."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")

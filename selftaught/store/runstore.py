@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 
 from selftaught.errors import StoreError
 from selftaught.records import Iteration, LMRequest, LMResponse
+from selftaught.store._files import decode, make_private, storable
+from selftaught.store.liveness import broker_state, this_host
 from selftaught.store.migrations import migrate
 
 __all__ = ["DB_NAME", "ProgramRow", "RunCache", "RunRecorder", "RunRow", "RunStore", "TransferEntry"]
@@ -40,6 +43,9 @@ class RunRow:
     message: str
     created_at: float
     kind: str = "stop"
+    broker_pid: int | None = None
+    broker_host: str = ""
+    heartbeat_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,9 @@ class RunStore:
         self.path = str(path)
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                make_private(Path(self.path))
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.text_factory = decode
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=30000")
@@ -126,6 +133,17 @@ class RunStore:
                 (status, message, time.time(), run_id),
             )
 
+    def claim(self, run_id: str) -> None:
+        """Record this process as the run's broker (pid, host, a first heartbeat)."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET broker_pid=?, broker_host=?, heartbeat_at=? WHERE id=?",
+                       (os.getpid(), this_host(), time.time(), run_id))
+
+    def beat(self, run_id: str) -> None:
+        """Refresh the run's heartbeat (its broker is alive)."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+
     def set_config(self, run_id: str, config: dict[str, Any]) -> None:
         with self._write() as db:
             db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(config), run_id))
@@ -149,13 +167,16 @@ class RunStore:
 
     def get_run(self, run_id: str) -> RunRow:
         row = self._db.execute(
-            "SELECT id, status, task, lm, seed, config, sandbox_layers, message, created_at, kind FROM runs WHERE id=?",
+            "SELECT id, status, task, lm, seed, config, sandbox_layers, message, created_at, kind, broker_pid,"
+            " broker_host, heartbeat_at, updated_at FROM runs WHERE id=?",
             (run_id,),
         ).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.path}")
-        return RunRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7], row[8],
-                      row[9])
+        # A run whose broker died still says "running" in the table; readers are told the truth.
+        status = broker_state(row[1], row[10], row[11] or "", row[12] if row[12] is not None else row[13])
+        return RunRow(row[0], status, row[2], row[3], row[4], _json(row[5], {}), _json(row[6], []), row[7], row[8],
+                      row[9], row[10], row[11] or "", row[12])
 
     def list_runs(self) -> list[RunRow]:
         ids = [r[0] for r in self._db.execute("SELECT id FROM runs ORDER BY created_at")]
@@ -165,6 +186,7 @@ class RunStore:
 
     def add_program(self, run_id: str, kind: str, source: str, parent_id: int | None = None) -> int:
         """Store a program once per run and kind; returns its id (the existing one if seen)."""
+        source = storable(source)
         digest = hashlib.sha256(source.encode()).hexdigest()
         with self._write() as db:
             db.execute(
@@ -236,7 +258,8 @@ class RunStore:
             db.execute(
                 "INSERT INTO evaluations (run_id, program_id, tag, task, split, score, instances, failed,"
                 " reason, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, program_id, tag, task, split, score, instances, failed, reason, elapsed_s, time.time()),
+                (run_id, program_id, tag, task, split, score, instances, failed, storable(reason), elapsed_s,
+                 time.time()),
             )
 
     def count(self, table: str, run_id: str) -> int:
@@ -248,7 +271,7 @@ class RunStore:
         with self._write() as db:
             db.execute(
                 "INSERT INTO events (run_id, program_id, kind, detail, created_at) VALUES (?,?,?,?,?)",
-                (run_id, program_id, kind, detail, time.time()),
+                (run_id, program_id, kind, storable(detail), time.time()),
             )
 
     # --- transfer tables ---------------------------------------------------------------------
@@ -282,7 +305,7 @@ class RunStore:
                 " prompt_tokens, completion_tokens, latency_s, cost_usd, cached, created_at, finish_reasons,"
                 " cached_prompt_tokens, cache_write_tokens, truncated, usage_estimated)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, request.tag, response.model, request.system, request.user, request.n,
+                (run_id, request.tag, response.model, storable(request.system), storable(request.user), request.n,
                  request.temperature, json.dumps(list(response.texts)), response.prompt_tokens,
                  response.completion_tokens, response.latency_s, response.cost_usd,
                  int(response.cached), time.time(), json.dumps(list(response.finish_reasons)),
@@ -329,7 +352,8 @@ class RunStore:
     def cache_put(self, run_id: str, key: str, text: str, meta: dict[str, Any]) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO lm_cache VALUES (?,?,?,?)", (run_id, key, text, json.dumps(meta))
+                "INSERT OR IGNORE INTO lm_cache VALUES (?,?,?,?)",
+                (run_id, key, storable(text), json.dumps(meta, ensure_ascii=True)),
             )
 
 
@@ -387,3 +411,11 @@ class RunCache:
 
     def meta(self, key: str) -> dict[str, Any] | None:
         return self.store.cache_meta(self.run_id, key)
+
+
+def _json(text: str, default: Any) -> Any:
+    """A stored JSON column, or ``default`` when it cannot be read (one bad row must not stop a reader)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
