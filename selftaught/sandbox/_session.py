@@ -58,9 +58,6 @@ class JobSession:
         self.received = 0  # bytes the job sent, over all its processes
         self.refused: list[str] = []  # messages refused for their size (reported with the output)
         self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
-        self.sizes = sizes or SizeLimits()
-        self.received = 0
-        self.refused: list[str] = []  # messages refused for their size (reported with the output)
         self.handler = handler
         self.slots = slots
         self.output_limit = output_limit_bytes
@@ -106,8 +103,8 @@ class JobSession:
                 span = f"call {first}" if first == total else f"calls {first}-{total}"
                 reason = f"deadline: {self.deadline_note} passed; {span} of {total} not run"
             return Outcome(ok=not reason, results=tuple(results), reason=reason,
-                           stderr=stderr.decode(errors="replace") + _limits_note(self.limited, self.refused), elapsed_s=time.monotonic() - started,
-                           restarts=restarts)
+                           stderr=stderr.decode(errors="replace") + _limits_note(self.limited, self.refused),
+                           elapsed_s=time.monotonic() - started, restarts=restarts)
 
     def payload(self, first: int) -> bytes:
         """The first frame of a process that runs the job from call ``first`` (0-based) on."""

@@ -120,8 +120,8 @@ def f(children, mb):
             block = bytearray(mb << 20)
             for i in range(0, len(block), 4096):
                 block[i] = 1
-            os.write(write, b"1")
-            time.sleep(3)
+            time.sleep(3)  # hold it while the others fill theirs
+            os.write(write, b"1")  # only a child that held its memory to the end counts
             os._exit(0)
         os.close(write)
         pids.append((pid, read))
