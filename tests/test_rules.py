@@ -34,7 +34,8 @@ class TableRunner:
     (an improver without a ``# NAME`` first line, the seed improver, is ``seed``).
 
     Every run calls the utility it is given once (so the split that utility scores on is seen);
-    a run with the loop's meta-utility (``t{t}/improve``) proposes improver ``proposes``.
+    a run with the loop's meta-utility (``t{t}/improve``) proposes improver ``proposes``; improver
+    ``broken`` returns nothing.
     """
 
     def __init__(self, table: dict[tuple[str, Split], Sequence[float]], proposes: str = "candidate") -> None:
@@ -55,6 +56,8 @@ class TableRunner:
         if isinstance(utility, MetaUtility):
             return ImproverRun(globals()["improver"](self.proposes), "", 1, 0)
         utility(initial_solution, f"{tag}/u")
+        if name == "broken":
+            return ImproverRun(None, "the improver raised", 1, 1)
         return ImproverRun(f"{name}@{tag}", "", 1, 1)
 
     def evaluate(self, solution: object, task: Task, split: Split, tag: str) -> Evaluation:
@@ -131,6 +134,16 @@ def test_sequential_rule_uses_each_looks_own_alpha() -> None:
         f"t1/eval/val/r{i}" for i in range(6))
 
 
+def test_one_pair_has_no_spread_so_only_the_last_look_adopts_on_it() -> None:
+    # repeats=1: the paired rule is d_1 > 0; the sequential rule may not adopt on one pair before its
+    # last look (no standard error yet), and adopts at 2 equal pairs (a spread of 0).
+    _, adopted, reason, runs = _decide("paired", [0.6], [0.5], repeats=1)
+    assert adopted and runs == 2 and "± n/a" in reason
+    assert not _decide("paired", [0.5], [0.5], repeats=1)[1]
+    _, adopted, reason, runs = _decide("sequential", [0.7, 0.7, 0.7], [0.5] * 3, repeats=1, max_repeats=3)
+    assert adopted and runs == 4 and "4 val runs (2 pairs" in reason
+
+
 def test_sequential_rule_stops_at_the_first_look_without_a_sign_of_improvement() -> None:
     _, adopted, reason, runs = _decide("sequential", [0.5, 0.4, 0.6] * 4, [0.5] * 12)
     assert not adopted and runs == 6 and "no sign of improvement" in reason and "99.5% lower bound" in reason
@@ -155,6 +168,13 @@ def test_the_meta_utility_scores_its_inner_runs_on_train() -> None:
     # Whatever split an estimate reports, the improver inside each run optimised the train utility.
     assert runner.utility_splits == ["train"] * 4
     assert TaskUtility(runner, SimulatedTask(), "val").split == "val"
+
+
+def test_a_run_that_returns_nothing_scores_zero_and_counts() -> None:
+    meta = _meta(TableRunner({}), 3)
+    scores = meta.estimate(improver("broken"), "t1/eval/val", ("val", "test"))
+    assert scores["val"].scores == scores["test"].scores == (0.0, 0.0, 0.0) and scores["val"].mean == 0.0
+    assert meta(improver("broken"), "t1/improve/u0") == 0.0
 
 
 def test_test_estimates_never_share_a_tag_with_val() -> None:
