@@ -1,6 +1,7 @@
 """Mutation check: one-line changes to the rules that decide what a run adopts, counts and scores.
 
-Each mutation below is applied to a temporary copy of the tree (the real files are never touched)
+Each mutation below (of ``stop.py``, ``meta_utility.py``, the broker's budgets and score bound, and
+the task scorers) is applied to a temporary copy of the tree (the real files are never touched)
 and the fast tests that guard that code run against the copy (``pytest -x -m "not slow"``, with a
 time limit per mutation). A mutation is *killed* when a test fails, *survived* when they all pass.
 A survivor is a rule the suite does not pin: add a test, or say in the README why it may stay.
@@ -73,6 +74,13 @@ MUTATIONS = [
       "Student's t with k instead of k - 1 degrees of freedom", RULES),
     M("selftaught/stop.py", 'f"{step}/eval/test"', 'f"{step}/eval/val"',
       "the test estimate reuses the val runs' tags", RULES),
+    M("selftaught/stop.py", "from selftaught.tasks.base import Task\n",
+      "from selftaught.tasks.base import Task\nfrom selftaught import app  # noqa: F401\n",
+      "the loop imports the composition root (an upward import)", ("tests/test_layers.py",)),
+    # broker: the trusted bound on every score
+    M("selftaught/broker/broker.py", "value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0",
+      "value = value if math.isfinite(value) else 0.0", "the broker passes out-of-range scores on",
+      ("tests/test_broker_scores.py",)),
     # meta_utility.py: what an improver optimises and what its runs score
     M("selftaught/meta_utility.py", 'TaskUtility(self.broker, self.task, "train")',
       'TaskUtility(self.broker, self.task, "val")', "improvers optimise the val utility", RULES),
@@ -111,8 +119,9 @@ MUTATIONS = [
       "return cut_weight(adjacency, labels) / (total + 1) if total", "max-cut normalised by the wrong total", TASKS),
     M("selftaught/tasks/three_sat.py", "return 1.0 if satisfies(formula, assignment) else 0.0", "return 1.0",
       "3-SAT scores any assignment 1", TASKS),
-    M("selftaught/tasks/three_sat.py", "for lit in clause) for clause in formula)",
-      "for lit in clause[:2]) for clause in formula)", "3-SAT ignores each clause's third literal", TASKS),
+    M("selftaught/tasks/three_sat.py", "    return all(any(assignment[abs(lit)] == (lit > 0) for lit in clause) for",
+      "    return all(any(assignment[abs(lit)] == (lit > 0) for lit in clause[:2]) for",
+      "3-SAT ignores each clause's third literal", TASKS),
     M("selftaught/tasks/string_grid.py", "return 0.5 - abs(found - dist) / (6 * len(t))",
       "return 0.5 + abs(found - dist) / (6 * len(t))", "string grid rewards missing the distance", TASKS),
     M("selftaught/tasks/string_grid.py", "if found == dist:", "if found >= dist:",

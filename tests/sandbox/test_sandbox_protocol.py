@@ -117,7 +117,7 @@ def test_timeout_stops_at_first_timeout(sandbox: ForkServerSandbox, no_leftovers
     source = "import time\ndef f(t):\n    time.sleep(t)\n    return t\n"
     started = time.monotonic()
     outcome = sandbox.run(job(source, (0.05,), (30,), (0.05,), timeout_s=0.5))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # stopped at the timeout, not after the 30 s sleep
     assert not outcome.ok and outcome.reason.startswith("timeout")
     assert "call 2 of 3" in outcome.reason
     assert [r.value for r in outcome.results] == [0.05]
