@@ -1,57 +1,79 @@
-"""Imports point down the layers of the design (README, "Layers"); independent parts stay apart."""
+"""Imports point down the layers (README, "Development"): import-linter's contracts in pyproject.toml.
 
-import ast
+The contracts run on the real tree, and on copies with one known-bad import each (absolute and
+relative) to show the check fails where it should.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 import selftaught
 
-LAYERS = [
-    {"errors", "config", "records", "stats"},
-    {"lm", "sandbox", "store", "tasks", "report"},
-    {"distributed"},
-    {"broker"},
-    {"improver"},
-    {"meta_utility", "safety"},
-    {"stop"},
-    {"experiments"},
-    {"app", "progress", "dashboard"},
-    {"cli"},
-    {"__main__", "__init__"},
-]
-LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 ROOT = Path(selftaught.__file__).parent
+REPO = ROOT.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
-def _component(path: Path) -> str:
-    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
 
 
-def _imported_components(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "selftaught" and len(parts) > 1:
-                found.add(parts[1])
-    return found
+def _lint(repo: Path) -> subprocess.CompletedProcess[str]:
+    assert LINT_IMPORTS.exists(), "lint-imports is missing: install the dev extra (bash scripts/install.sh --dev)"
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
 
 
 def test_every_component_has_a_layer() -> None:
-    components = {_component(path) for path in ROOT.rglob("*.py")}
-    assert components <= set(LEVEL), components - set(LEVEL)
+    layers = next(c for c in _contracts() if c["id"] == "layers")["layers"]
+    assert isinstance(layers, list)
+    named = {part.strip() for layer in layers for part in re.split(r"[|:]", layer)}
+    components = {path.relative_to(ROOT).parts[0].removesuffix(".py") for path in ROOT.rglob("*.py")}
+    assert components - {"__init__"} == named
 
 
-def test_imports_point_down() -> None:
-    wrong = []
-    for path in ROOT.rglob("*.py"):
-        here = _component(path)
-        for there in _imported_components(path) - {here}:
-            same_level_ok = LEVEL[here] == 0 and LEVEL[there] == 0
-            if LEVEL[there] > LEVEL[here] or (LEVEL[there] == LEVEL[here] and not same_level_ok):
-                wrong.append(f"{path.relative_to(ROOT)} imports selftaught.{there}")
-    assert not wrong, wrong
+def test_the_readme_draws_the_same_layers() -> None:
+    layers = next(c for c in _contracts() if c["id"] == "layers")["layers"]
+    assert isinstance(layers, list)
+    readme = (REPO / "README.md").read_text()
+    picture = readme.split("Layers (imports point down only", 1)[1].split("```", 2)[1]
+    names = (set(re.findall(r"[a-z_]+", re.split(r"\s{3,}", line)[0])) for line in picture.strip().splitlines())
+    drawn = [layer for layer in names if layer]  # a continued description has no names
+    expected = [{part.strip() for part in re.split(r"[|:]", layer)} for layer in layers]
+    assert drawn == expected, "README's layer picture and pyproject.toml's layers differ"
+
+
+def test_the_contracts_hold() -> None:
+    result = _lint(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Contracts: {len(_contracts())} kept, 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "broken"), [
+    ("stop.py", "from selftaught import app", "selftaught.stop -> selftaught.app"),
+    ("stop.py", "from . import app", "selftaught.stop -> selftaught.app"),
+    ("stop.py", "from .cli.main import main", "selftaught.stop -> selftaught.cli.main"),
+    ("stop.py", "from selftaught.store import RunStore", "selftaught.stop -> selftaught.store"),
+    ("tasks/common.py", "from ..lm import ScriptedLM", "selftaught.tasks.common -> selftaught.lm"),
+    ("report/page.py", "import selftaught.store", "selftaught.report.page -> selftaught.store"),
+])
+def test_a_bad_import_breaks_a_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
+    shutil.copytree(ROOT, tmp_path / "selftaught", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    path = tmp_path / "selftaught" / module
+    path.write_text(path.read_text() + f"\n{line}  # a known-bad import\n")
+    result = _lint(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert broken in result.stdout and " broken." in result.stdout

@@ -1,4 +1,7 @@
-"""A run with 100k evaluations and 10k LM calls: every page still renders quickly (a smoke check)."""
+"""A run with 100k evaluations and 10k LM calls: every page still renders, paged (a smoke check).
+
+How fast they render is measured by ``benchmarks/dashboard_pages.py`` (target: 2 s per page).
+"""
 
 from __future__ import annotations
 
@@ -16,10 +19,9 @@ from selftaught.store import RunRecorder, RunStore
 from tests.dashboard.conftest import fetch, serve_in_thread
 
 EVALUATIONS, LM_CALLS, STEPS = 100_000, 10_000, 50
-BOUND_S = 2.0
 
 
-def _fill(runs_dir: Path) -> tuple[str, list[int]]:
+def fill(runs_dir: Path) -> tuple[str, list[int]]:
     store = RunStore.in_dir(runs_dir)
     run_id = store.create_run("lpn", "openai:m", 0, {}, [])
     rec = RunRecorder(store, run_id)
@@ -56,7 +58,7 @@ def _fill(runs_dir: Path) -> tuple[str, list[int]]:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[int]]]:
     runs_dir = tmp_path_factory.mktemp("big")
-    run_id, improvers = _fill(runs_dir)
+    run_id, improvers = fill(runs_dir)
     log: list[str] = []
     server, thread = serve_in_thread(runs_dir / "selftaught.db", log)
     yield server.url, run_id, improvers
@@ -65,20 +67,19 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, li
     thread.join(5)
 
 
-def test_pages_of_a_big_run_render_fast(big: tuple[str, str, list[int]]) -> None:
-    url, run_id, improvers = big
+def page_paths(run_id: str, improvers: list[int]) -> list[str]:
+    """The pages of the big run worth checking: listings, deep pages, one LM call, a comparison."""
     first_call = 1
-    paths = [
+    return [
         "/", f"/runs/{run_id}", f"/runs/{run_id}/programs/{improvers[25]}",
         f"/runs/{run_id}/programs/{improvers[25]}?page=40", f"/runs/{run_id}/lm", f"/runs/{run_id}/lm?page=400",
         f"/runs/{run_id}/lm/{first_call + LM_CALLS - 1}", f"/runs/{run_id}/compare?a={improvers[1]}&b={improvers[-1]}",
     ]
-    timings = {}
-    for path in paths:
-        start = time.perf_counter()
+
+
+def test_pages_of_a_big_run_render(big: tuple[str, str, list[int]]) -> None:
+    url, run_id, improvers = big
+    for path in page_paths(run_id, improvers):
         page = fetch(url, path)
-        timings[path] = time.perf_counter() - start
         assert page.status == 200, (path, page.text[:300])
-    slow = {path: round(s, 3) for path, s in timings.items() if s > BOUND_S}
-    assert not slow, slow
     assert "page 400 of 400 (10,000 rows)" in fetch(url, f"/runs/{run_id}/lm?page=400").text

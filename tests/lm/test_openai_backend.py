@@ -138,7 +138,7 @@ def test_unreachable_server_fails_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(LMUnavailable, match="cannot reach"):
         lm.complete(LMRequest(system="", user="hi"))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # a refused connection fails at once: no waiting out the timeout
 
 
 def test_timeout_is_transient() -> None:

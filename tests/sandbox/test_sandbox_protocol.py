@@ -117,7 +117,7 @@ def test_a_timeout_fails_only_its_call(sandbox: ForkServerSandbox, no_leftovers:
     source = "import time\ndef f(t):\n    time.sleep(t)\n    return t\n"
     started = time.monotonic()
     outcome = sandbox.run(job(source, (0.05,), (30,), (0.05,), timeout_s=0.5, clock="wall"))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # stopped at the timeout, not after the 30 s sleep
     assert outcome.ok and [r.value for r in outcome.results] == [0.05, None, 0.05]
     assert outcome.results[1].timed_out and "call 2 of 3" in outcome.results[1].error
 
