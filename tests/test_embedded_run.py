@@ -34,6 +34,7 @@ def test_a_run_on_the_embedded_model_finishes_and_records_everything(
     for row in doc["iterations"]:
         assert row["val"] is None or 0.0 <= row["val"] <= 1.0
     db = sqlite3.connect(tmp_path / "selftaught.db")
-    calls = db.execute("SELECT model, n, completion_tokens, responses FROM lm_calls").fetchall()
-    assert calls and all(model.startswith("local") and n == 1 for model, n, _, _ in calls)
-    assert all(tokens > 0 and json.loads(texts)[0] for _, _, tokens, texts in calls)
+    calls = db.execute("SELECT model, n, completion_tokens, responses, cached FROM lm_calls").fetchall()
+    assert calls and all(model.startswith("local") and n == 1 for model, n, _, _, _ in calls)
+    assert all(json.loads(texts)[0] for _, _, _, texts, _ in calls)
+    assert all(tokens > 0 for _, _, tokens, _, cached in calls if not cached)  # an answer from the cache costs none

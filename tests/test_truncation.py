@@ -1,6 +1,6 @@
 """Truncation as data: answers a server cuts off at the completion limit are counted where a user looks.
 
-A STOP run against a fake server that cuts off some improver answers (``finish_reason: length``)
+A STOP run against a fake server that cuts off its answers to improver prompts (``finish_reason: length``)
 shows the count in its step lines, its summary, ``safety`` and the dashboard; the cut-off code is
 not taken for whole code.
 """
@@ -25,11 +25,12 @@ pytestmark = pytest.mark.slow
 
 
 class CuttingServer(ScriptedServer):
-    """The scripted server, but every second improver answer is cut off halfway with ``length``."""
+    """The scripted server, but every answer to a prompt that quotes an improver is cut off halfway
+    with ``length`` (answers to other prompts come back whole)."""
 
     def respond(self, body: dict[str, Any]) -> Reply:
         reply = super().respond(body)
-        if "def improve_algorithm" not in body["messages"][-1]["content"] or self.answered % 2:
+        if "def improve_algorithm" not in body["messages"][-1]["content"]:
             return reply
         texts = tuple(text[: len(text) // 2] if text else text for text in reply.texts or ())
         return Reply(texts=texts, finish_reasons=("length",) * len(texts))
@@ -41,7 +42,7 @@ def test_a_run_with_cut_off_answers_counts_them_everywhere(
     with CuttingServer(hanging=False) as server:
         monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        code = main(["run", "--lm", "openai:fake", "--iterations", "1", "--repeats", "1", "--improver-timeout", "5",
+        code = main(["run", "--lm", "openai:fake", "--iterations", "1", "--repeats", "1", "--improver-timeout", "20",
                      "--runs-dir", str(tmp_path), "--json"])
         out, err = capsys.readouterr()
     assert code == 0, err

@@ -124,8 +124,10 @@ max_job_values = 200000
 max_store_growth_mb = 1
 """
 
-PEAK_RSS_BOUND_MB = 250
-"""The broker's peak resident memory for this run (the README's trust model quotes the bound)."""
+GROWTH_BOUND_MB = 150
+"""How far the broker's peak resident memory may rise above its size before the run (the README's
+trust model quotes the bound). Growth, not the total: in a test session the process already holds
+whatever earlier tests imported."""
 
 
 def ipc_objects() -> list[str]:
@@ -146,9 +148,10 @@ def our_cgroups() -> list[str]:
     return found
 
 
-def peak_rss_mb() -> float:
+def rss_mb(field: str) -> float:
+    """``VmHWM`` (the peak since the last reset) or ``VmRSS`` (now) of this process, in MB."""
     with open("/proc/self/status") as handle:
-        line = next(line for line in handle if line.startswith("VmHWM:"))
+        line = next(line for line in handle if line.startswith(f"{field}:"))
     return int(line.split()[1]) / 1024
 
 
@@ -163,11 +166,12 @@ def test_a_run_of_hostile_improvers_finishes_records_every_attack_and_resumes(
         processes, ipc, cgroups = child_pids(), ipc_objects(), our_cgroups()  # other tests' sandboxes may be open
         with open("/proc/self/clear_refs", "w") as handle:  # measure this run's peak, not the session's
             handle.write("5")
+        before = rss_mb("VmRSS")
         code = main(["run", "--config", str(config), "--task", "lpn", "--lm", "openai:fake-model",
                      "--runs-dir", str(runs), "--json"])
         out, err = capsys.readouterr()
         assert code == 0, err
-        peak = peak_rss_mb()
+        growth = rss_mb("VmHWM") - before
     run_id = json.loads(out)["run_id"]
     db = sqlite3.connect(runs / "selftaught.db")
     status, layers = db.execute("SELECT status, sandbox_layers FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -185,7 +189,7 @@ def test_a_run_of_hostile_improvers_finishes_records_every_attack_and_resumes(
     assert any("Operation not permitted" in detail for detail in events.get("denied", [])), events  # 6
     # Nothing stored is unreadable, and nothing was left behind.
     assert all("\ud800" not in text for (text,) in db.execute("SELECT prompt FROM lm_calls"))
-    assert peak < PEAK_RSS_BOUND_MB, peak
+    assert growth < GROWTH_BOUND_MB, growth
     assert child_pids() <= processes and not orphaned_sandbox_pids()
     assert ipc_objects() == ipc
     assert our_cgroups() == cgroups
