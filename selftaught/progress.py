@@ -52,32 +52,33 @@ def format_iteration(row: Iteration, iterations: int, initial: dict[str, float] 
 
 
 def verdict(rows: Sequence[Iteration], initial: dict[str, float] | None = None) -> str:
-    """In words: did the run improve on its seed improver (val, then test), and on u(s) (test)?"""
+    """In words: did the loop adopt an improver over its seed, and do the final improver's solutions
+    beat the initial solution s (its test estimate against u(s))? Only adopted steps count: a
+    rejected candidate's scores are what the rule turned down, not what the run ends with."""
     if not rows:
         return "no step finished, so there is nothing to compare"
     seed = rows[0]
     candidates = [row for row in rows[1:] if row.val is not None]
+    adopted = [row for row in candidates if row.accepted]
+    final = adopted[-1] if adopted else seed
+    seed_val, seed_test = seed.val or 0.0, seed.test or 0.0
     parts: list[str] = []
     if not candidates:
         parts.append("no step produced a candidate improver, so the seed improver stands")
-    else:
+    elif not adopted:
         best = max(candidates, key=lambda row: (row.val or 0.0, -row.t))
-        seed_val, seed_test = seed.val or 0.0, seed.test or 0.0
-        if (best.val or 0.0) > seed_val:
-            parts.append(f"improved on the seed improver: step {best.t}'s improver scores val {best.val:.3f} "
-                         f"vs {seed_val:.3f} (test {best.test or 0:.3f} vs {seed_test:.3f})")
+        parts.append(f"did not improve on the seed improver: no candidate was adopted (the best, step {best.t}, "
+                     f"scored val {best.val or 0.0:.3f} vs the seed's {seed_val:.3f})")
+    else:
+        parts.append(f"adopted step {final.t}'s improver: val {final.val or 0.0:.3f} vs the seed's {seed_val:.3f} "
+                     f"(test {final.test or 0.0:.3f} vs {seed_test:.3f}, from separate runs)")
+    if initial and "test" in initial and final.test is not None:
+        if final.test > initial["test"]:
+            parts.append(f"the final improver's solutions beat the initial solution: test {final.test:.3f} "
+                         f"vs u(s) {initial['test']:.3f}")
         else:
-            parts.append(f"did not improve on the seed improver: the best candidate (step {best.t}) scores "
-                         f"val {best.val:.3f} vs the seed's {seed_val:.3f}")
-    if initial and "test" in initial:
-        scored = [row for row in rows if row.test is not None]
-        top = max(scored, key=lambda row: row.test or 0.0) if scored else None
-        if top is not None and (top.test or 0.0) > initial["test"]:
-            parts.append(f"improvers' solutions beat the initial solution: best test {top.test:.3f} "
-                         f"(step {top.t}) vs u(s) {initial['test']:.3f}")
-        else:
-            best_test = "none" if top is None else f"{top.test or 0:.3f}"
-            parts.append(f"nothing beat the initial solution: best test {best_test} vs u(s) {initial['test']:.3f}")
+            parts.append(f"nothing beat the initial solution: the final improver's test {final.test:.3f} "
+                         f"vs u(s) {initial['test']:.3f}")
     return "; ".join(parts)
 
 

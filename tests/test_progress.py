@@ -78,10 +78,15 @@ def test_the_verdict_says_whether_the_run_improved() -> None:
     worse = Iteration(1, 2, 1, 0.10, 0.01, 0.12, 0.01, False, "kept incumbent")
     none = Iteration(1, None, 1, None, None, None, None, False, "no candidate: crashed")
     assert verdict([seed, better], {"val": 0.5, "test": 0.5}) == (
-        "improved on the seed improver: step 1's improver scores val 0.550 vs 0.400 (test 0.520 vs 0.410); "
-        "improvers' solutions beat the initial solution: best test 0.520 (step 1) vs u(s) 0.500")
+        "adopted step 1's improver: val 0.550 vs the seed's 0.400 (test 0.520 vs 0.410, from separate runs); "
+        "the final improver's solutions beat the initial solution: test 0.520 vs u(s) 0.500")
     text = verdict([seed, worse], {"val": 0.5, "test": 0.5})
-    assert text.startswith("did not improve on the seed improver") and "nothing beat the initial solution" in text
+    assert text.startswith("did not improve on the seed improver: no candidate was adopted")
+    assert "nothing beat the initial solution: the final improver's test 0.410" in text
+    # A rejected candidate that happened to score higher is not what the run ends with.
+    lucky = Iteration(1, 2, 1, 0.45, 0.01, 0.90, 0.01, False, "kept incumbent")
+    text = verdict([seed, lucky], {"val": 0.5, "test": 0.5})
+    assert text.startswith("did not improve") and "test 0.410 vs u(s) 0.500" in text
     assert verdict([seed, none]).startswith("no step produced a candidate improver")
     assert verdict([]) == "no step finished, so there is nothing to compare"
 
