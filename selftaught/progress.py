@@ -14,7 +14,6 @@ Step numbering: step 0 scores the seed improver, steps 1..T are the self-improve
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -25,8 +24,8 @@ from rich.status import Status
 
 from selftaught.errors import StoreError
 from selftaught.records import Iteration
-from selftaught.report.readstore import connect_readonly, initial_scores
 from selftaught.report.steps import StepBreakdown, step_breakdown
+from selftaught.store.reader import StoreReader
 
 __all__ = ["INITIAL_TAG", "ProgressView", "format_iteration", "truncated_note", "verdict"]
 
@@ -107,7 +106,7 @@ class ProgressView:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._run: tuple[str, str] | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db: StoreReader | None = None
         self._initial: dict[str, float] = {}
 
     def __enter__(self) -> ProgressView:
@@ -180,8 +179,8 @@ class ProgressView:
             db = self._connection()
             if db is not None and self._run is not None:
                 try:
-                    self._initial = initial_scores(db, self._run[0], tag_prefix)
-                except sqlite3.Error:
+                    self._initial = db.initial_scores(self._run[0], tag_prefix)
+                except StoreError:
                     return {}
         return dict(self._initial)
 
@@ -192,13 +191,13 @@ class ProgressView:
             return None
         try:
             return step_breakdown(db, self._run[0], prefix)
-        except sqlite3.Error:
+        except StoreError:
             return None
 
-    def _connection(self) -> sqlite3.Connection | None:
+    def _connection(self) -> StoreReader | None:
         if self._db is None and self._run is not None and self._run[1] != ":memory:":
             try:
-                self._db = connect_readonly(self._run[1])
+                self._db = StoreReader.open(self._run[1])
             except StoreError:
                 return None
         return self._db

@@ -19,10 +19,10 @@ from selftaught.safety import (
     scan_files,
     scan_run,
 )
-from selftaught.safety._queries import StoredFinding
 from selftaught.safety.render import circumvention_table, files_table, findings_table, report_tables
 from selftaught.safety.scan import SECURITY_CATEGORIES, blocking, from_line_scan
 from selftaught.store import DB_NAME, RunStore
+from selftaught.store.reader_records import StoredFinding
 
 __all__ = ["circumvention", "dashboard", "report", "safety", "scan"]
 

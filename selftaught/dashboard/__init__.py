@@ -1,8 +1,9 @@
 """A read-only web dashboard over the run store: runs, one run's curve and improver lineage,
 programs with diffs, LM calls and a compare view.
 
-Imports no engine code (only the standard library, ``selftaught.errors`` and the read-only
-queries of ``selftaught.report``); never runs stored code; escapes every stored string.
+Imports no engine code: it reads the store only through its read model (``selftaught.store.reader``,
+one read-only connection and snapshot per request) and formats with ``selftaught.report``; never
+runs stored code; escapes every stored string.
 ``selftaught dashboard`` calls ``serve``; tests and embedders use ``make_server``.
 """
 

@@ -6,32 +6,24 @@ the list to one kind of event.
 
 from __future__ import annotations
 
-import sqlite3
-
 from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, run_url, table
+from selftaught.store.reader import StoreReader
 
 __all__ = ["EVENTS_PER_PAGE", "events_page"]
 
 EVENTS_PER_PAGE = 50
 
 
-def events_page(db: sqlite3.Connection, run_id: str, page: int = 1, kind: str = "") -> str:
+def events_page(db: StoreReader, run_id: str, page: int = 1, kind: str = "") -> str:
     """One page of the run's events, newest last, each linked to its program."""
-    if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+    if not db.has_run(run_id):
         raise NotFound(f"no run {run_id!r}")
-    where, params = "run_id=?", [run_id]
-    if kind:
-        where, params = where + " AND kind=?", [run_id, kind]
-    total = int(db.execute(f"SELECT COUNT(*) FROM events WHERE {where}", params).fetchone()[0])
-    pager = Pager(max(1, page), EVENTS_PER_PAGE, total)
+    pager = Pager(max(1, page), EVENTS_PER_PAGE, db.count_events(run_id, kind))
     if page > pager.pages:
         raise NotFound(f"no page {page} of events")
-    rows = db.execute(
-        f"SELECT id, kind, program_id, detail, created_at FROM events WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-        [*params, pager.size, pager.offset],
-    ).fetchall()
-    kinds = db.execute("SELECT kind, COUNT(*) FROM events WHERE run_id=? GROUP BY kind ORDER BY kind",
-                       (run_id,)).fetchall()
+    rows = [(e.id, e.kind, e.program_id, e.detail, e.created_at)
+            for e in db.event_page(run_id, kind, pager.size, pager.offset)]
+    kinds = db.event_counts(run_id).items()
     filters = " · ".join(link(run_url(run_id, "events", kind=name), f"{name} ({count})") for name, count in kinds)
     cells = [
         [Cell(f"#{event_id}", True), name,

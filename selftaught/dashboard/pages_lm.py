@@ -5,11 +5,9 @@ Prompts and responses are untrusted LM text; they are shown escaped inside ``<pr
 
 from __future__ import annotations
 
-import json
-import sqlite3
-
-from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, pre, run_url, table
+from selftaught.store.reader import StoreReader
+from selftaught.store.reader_records import LMCallRow
 
 __all__ = ["CALLS_PER_PAGE", "lm_call_page", "lm_calls_page"]
 
@@ -23,18 +21,18 @@ def _preview(text: str) -> str:
     return flat if len(flat) <= _PREVIEW else flat[: _PREVIEW - 1] + "…"
 
 
-def _run_exists(db: sqlite3.Connection, run_id: str) -> None:
-    if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+def _run_exists(db: StoreReader, run_id: str) -> None:
+    if not db.has_run(run_id):
         raise NotFound(f"no run {run_id!r}")
 
 
-def lm_calls_page(db: sqlite3.Connection, run_id: str, page: int = 1) -> str:
+def lm_calls_page(db: StoreReader, run_id: str, page: int = 1) -> str:
     """One page of the run's LM calls: tag, model, tokens, latency, cost, cached flag, previews."""
     _run_exists(db, run_id)
-    pager = Pager(max(1, page), CALLS_PER_PAGE, queries.count_lm_calls(db, run_id))
+    pager = Pager(max(1, page), CALLS_PER_PAGE, db.count_lm_calls(run_id))
     if page > pager.pages:
         raise NotFound(f"no page {page} of LM calls")
-    calls = queries.lm_call_page(db, run_id, pager.size, pager.offset)
+    calls = db.lm_call_page(run_id, pager.size, pager.offset)
     rows = [
         [Cell(link(run_url(run_id, "lm", c.id), f"#{c.id}"), True), c.tag, c.model, Cell(str(c.n), True),
          Cell(f"{c.prompt_tokens:,}", True), Cell(f"{c.completion_tokens:,}", True),
@@ -52,9 +50,9 @@ def lm_calls_page(db: sqlite3.Connection, run_id: str, page: int = 1) -> str:
     return layout(f"LM calls of {run_id}", body)
 
 
-def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
+def lm_call_page(db: StoreReader, run_id: str, call_id: int) -> str:
     """One LM call in full: numbers, system message, prompt and every response."""
-    call = queries.lm_call(db, run_id, call_id)
+    call = db.lm_call(run_id, call_id)
     if call is None:
         raise NotFound(f"no LM call {call_id} in run {run_id!r}")
     facts = table(None, [
@@ -63,9 +61,9 @@ def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
         ["tokens", f"{call.prompt_tokens:,} prompt + {call.completion_tokens:,} completion"],
         ["latency", f"{call.latency_s:.3f} s"], ["cost", f"${call.cost_usd:.6f}"],
         ["cached", "yes" if call.cached else "no"],
-        *_usage_detail(db, call.id),
+        *_usage_detail(call),
     ])
-    ended = _finish_reasons(db, call.id)
+    ended = call.finish_reasons
     responses = "".join(
         f"<h3>Response {i + 1} of {len(call.responses)}"
         f"{' (cut off at the completion limit)' if i < len(ended) and ended[i] == 'length' else ''}</h3>"
@@ -81,33 +79,15 @@ def lm_call_page(db: sqlite3.Connection, run_id: str, call_id: int) -> str:
     return layout(f"LM call #{call.id}", body)
 
 
-def _finish_reasons(db: sqlite3.Connection, call_id: int) -> list[str]:
-    """Why each sample of a call ended ([] for a store written before this was recorded)."""
-    try:
-        row = db.execute("SELECT finish_reasons FROM lm_calls WHERE id=?", (call_id,)).fetchone()
-        found = json.loads(row[0]) if row else []
-    except (sqlite3.Error, ValueError):
-        return []
-    return [str(reason) for reason in found] if isinstance(found, list) else []
-
-
-def _usage_detail(db: sqlite3.Connection, call_id: int) -> list[list[str]]:
-    """Rows for why samples ended, the prompt-cache part of the prompt and estimated usage, if recorded."""
-    try:
-        row = db.execute("SELECT cached_prompt_tokens, usage_estimated FROM lm_calls WHERE id=?",
-                         (call_id,)).fetchone()
-    except sqlite3.Error:
-        return []
-    ended = _finish_reasons(db, call_id)
-    rows = [["samples ended", ", ".join(ended)]] if ended else []
-    if row is not None:
-        rows.append(["prompt cache", f"{int(row[0]):,} prompt tokens read from the provider's cache"])
-        if row[1]:
-            rows.append(["usage", "estimated (the server reported none)"])
+def _usage_detail(call: LMCallRow) -> list[list[str]]:
+    """Rows for why samples ended, the prompt-cache part of the prompt and estimated usage."""
+    rows = [["samples ended", ", ".join(call.finish_reasons)]] if call.finish_reasons else []
+    rows.append(["prompt cache", f"{call.cached_prompt_tokens:,} prompt tokens read from the provider's cache"])
+    if call.usage_estimated:
+        rows.append(["usage", "estimated (the server reported none)"])
     return rows
 
 
-def _position(db: sqlite3.Connection, run_id: str, call_id: int) -> int:
+def _position(db: StoreReader, run_id: str, call_id: int) -> int:
     """How many of the run's calls come before this one (to link back to its page of the list)."""
-    return int(db.execute("SELECT COUNT(*) FROM lm_calls WHERE run_id=? AND id<?", (run_id, call_id)).fetchone()[0])
-
+    return db.lm_call_position(run_id, call_id)

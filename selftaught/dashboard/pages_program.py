@@ -6,12 +6,11 @@ Sources are untrusted text: they are only ever shown escaped inside ``<pre>``, n
 from __future__ import annotations
 
 import difflib
-import sqlite3
 
-from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, Pager, esc, layout, link, pre, run_url, table
 from selftaught.report.page import fmt_estimate
-from selftaught.report.readstore import IterationRow, iterations
+from selftaught.store.reader import StoreReader
+from selftaught.store.reader_records import IterationRow, ProgramInfo
 
 __all__ = ["EVALUATIONS_PER_PAGE", "compare_page", "program_page", "unified_diff_html"]
 
@@ -38,8 +37,8 @@ def unified_diff_html(old: str, new: str, old_name: str, new_name: str) -> str:
     return '<pre class="diff">' + "".join(out) + "</pre>"
 
 
-def _program(db: sqlite3.Connection, run_id: str, program_id: int) -> queries.ProgramInfo:
-    found = queries.program(db, run_id, program_id)
+def _program(db: StoreReader, run_id: str, program_id: int) -> ProgramInfo:
+    found = db.program(run_id, program_id)
     if found is None:
         raise NotFound(f"no program {program_id} in run {run_id!r}")
     return found
@@ -54,9 +53,9 @@ def _steps_table(steps: list[IterationRow]) -> str:
     )
 
 
-def _evaluations(db: sqlite3.Connection, prog: queries.ProgramInfo, steps: list[int], page: int) -> str:
+def _evaluations(db: StoreReader, prog: ProgramInfo, steps: list[int], page: int) -> str:
     size = EVALUATIONS_PER_PAGE
-    total, rows = queries.evaluation_page(db, prog.run_id, prog.id, steps, size, (max(1, page) - 1) * size)
+    total, rows = db.evaluation_page(prog.run_id, prog.id, steps, size, (max(1, page) - 1) * size)
     pager = Pager(max(1, page), size, total)
     if page > pager.pages and total:
         raise NotFound(f"no page {page} of evaluations")
@@ -70,15 +69,15 @@ def _evaluations(db: sqlite3.Connection, prog: queries.ProgramInfo, steps: list[
     return pager.html(run_url(prog.run_id, "programs", prog.id)) + body
 
 
-def program_page(db: sqlite3.Connection, run_id: str, program_id: int, page: int = 1) -> str:
+def program_page(db: StoreReader, run_id: str, program_id: int, page: int = 1) -> str:
     """One program of a run: scores, tags, findings, the diff against its parent, source, evaluations."""
     prog = _program(db, run_id, program_id)
-    rows = iterations(db, run_id)
+    rows = db.iterations(run_id)
     steps = [r for r in rows if r.candidate_id == prog.id]
     adopted = any(r.accepted and r.incumbent_id == prog.id for r in rows)
-    tags = queries.strategy_tags(db, prog.id)
-    flagged = queries.findings(db, prog.id)
-    parent = queries.program(db, run_id, prog.parent_id) if prog.parent_id is not None else None
+    tags = db.strategy_tags(prog.id)
+    flagged = db.findings(prog.id)
+    parent = db.program(run_id, prog.parent_id) if prog.parent_id is not None else None
     facts = table(None, [
         ["run", Cell(link(run_url(run_id), run_id))], ["kind", prog.kind], ["sha256", prog.sha256],
         ["parent", Cell(link(run_url(run_id, "programs", parent.id), f"#{parent.id}") if parent else "none (seed)")],
@@ -101,17 +100,17 @@ def program_page(db: sqlite3.Connection, run_id: str, program_id: int, page: int
     return layout(f"{prog.kind} #{prog.id}", body)
 
 
-def compare_page(db: sqlite3.Connection, run_id: str, a: int | None, b: int | None) -> str:
+def compare_page(db: StoreReader, run_id: str, a: int | None, b: int | None) -> str:
     """Two programs of a run: their scores side by side and a unified diff from ``a`` to ``b``."""
-    if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+    if not db.has_run(run_id):
         raise NotFound(f"no run {run_id!r}")
     if a is None or b is None:
         where = link(run_url(run_id), "run page")
         return layout("compare", f"<h1>Compare</h1><p>Pick two improvers on the {where}.</p>")
     first, second = _program(db, run_id, a), _program(db, run_id, b)
-    rows = iterations(db, run_id)
+    rows = db.iterations(run_id)
 
-    def scores(prog: queries.ProgramInfo) -> list[Cell | str]:
+    def scores(prog: ProgramInfo) -> list[Cell | str]:
         step = next((r for r in rows if r.candidate_id == prog.id), None)
         adopted = any(r.accepted and r.incumbent_id == prog.id for r in rows)
         return [Cell(link(run_url(run_id, "programs", prog.id), f"#{prog.id}")), prog.kind,

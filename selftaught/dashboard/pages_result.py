@@ -8,11 +8,10 @@ improver returned, whose source is shown as code.
 
 from __future__ import annotations
 
-import sqlite3
-
 from selftaught.dashboard.html import Cell, esc, link, pre, run_url, table
 from selftaught.report.page import fmt_score
-from selftaught.report.readstore import RunSummary
+from selftaught.store.reader import StoreReader
+from selftaught.store.reader_records import RunSummary
 
 __all__ = ["result_section"]
 
@@ -24,14 +23,9 @@ def _is_final(tag: str) -> bool:
     return parts[-1] in ("val", "test") and not any(p[:1] == "u" and p[1:].isdigit() for p in parts)
 
 
-def _transfer(db: sqlite3.Connection, run_id: str) -> str:
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='transfer'").fetchone()
-    if exists is None:
-        return ""
-    rows = db.execute(
-        "SELECT improver, task, split, runs, score, se, initial, initial_se, normalised, normalised_se"
-        " FROM transfer WHERE run_id=? ORDER BY id", (run_id,),
-    ).fetchall()
+def _transfer(db: StoreReader, run_id: str) -> str:
+    rows = [(r.improver, r.task, r.split, r.runs, r.score, r.se, r.initial, r.initial_se, r.normalised,
+             r.normalised_se) for r in db.transfer_rows([run_id])]
     if not rows:
         return ""
     cells: list[list[Cell | str]] = [
@@ -44,11 +38,9 @@ def _transfer(db: sqlite3.Connection, run_id: str) -> str:
         ["improver", "task", "split", "runs", "u(s)", "improver's score", "normalised gain", "beats u(s)"], cells)
 
 
-def _evaluations(db: sqlite3.Connection, run_id: str) -> tuple[str, list[tuple[str, int]]]:
-    rows = [r for r in db.execute(
-        "SELECT tag, task, split, score, instances, failed, reason, program_id FROM evaluations"
-        " WHERE run_id=? AND task NOT LIKE 'meta:%' ORDER BY id", (run_id,),
-    ) if _is_final(str(r[0]))]
+def _evaluations(db: StoreReader, run_id: str) -> tuple[str, list[tuple[str, int]]]:
+    rows = [(e.tag, e.task, e.split, e.score, e.instances, e.failed, e.reason, e.program_id)
+            for e in db.task_evaluations(run_id) if _is_final(e.tag)]
     if not rows:
         return "", []
     cells: list[list[Cell | str]] = [
@@ -62,10 +54,9 @@ def _evaluations(db: sqlite3.Connection, run_id: str) -> tuple[str, list[tuple[s
     return html, [(str(r[0]), int(r[7])) for r in rows]
 
 
-def _improve(db: sqlite3.Connection, run_id: str, finals: list[tuple[str, int]]) -> str:
+def _improve(db: StoreReader, run_id: str, finals: list[tuple[str, int]]) -> str:
     """``improve``: u(s) beside the new solution's scores, and the new solution's code."""
-    by_tag = {tag: score for tag, score in db.execute(
-        "SELECT tag, score FROM evaluations WHERE run_id=? ORDER BY id", (run_id,))}
+    by_tag = db.scores_by_tag(run_id)
     initial = {split: by_tag.get(f"improve/initial/{split}") for split in ("val", "test")}
     after = {split: by_tag.get(f"improve/{split}") for split in ("val", "test")}
     program_id = next((pid for tag, pid in finals if tag in ("improve/val", "improve/test")), None)
@@ -76,14 +67,14 @@ def _improve(db: sqlite3.Connection, run_id: str, finals: list[tuple[str, int]])
     ])
     html = "<h2>Result</h2>" + summary
     if program_id is not None:
-        row = db.execute("SELECT source FROM programs WHERE id=? AND run_id=?", (program_id, run_id)).fetchone()
-        if row is not None:
+        solution = db.program(run_id, program_id)
+        if solution is not None:
             html += (f"<h3>The solution it returned ({link(run_url(run_id, 'programs', program_id), f'#{program_id}')})"
-                     f"</h3>{pre(str(row[0]), 'source')}")
+                     f"</h3>{pre(solution.source, 'source')}")
     return html
 
 
-def result_section(db: sqlite3.Connection, run: RunSummary) -> str:
+def result_section(db: StoreReader, run: RunSummary) -> str:
     """HTML for what a non-STOP run produced; a note when it recorded no result yet."""
     finals_html, finals = _evaluations(db, run.id)
     parts = [_transfer(db, run.id)]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import replace
 
-from selftaught.dashboard import queries
 from selftaught.dashboard.html import Cell, NotFound, esc, layout, link, pre, run_url, table
 from selftaught.dashboard.pages_result import result_section
 from selftaught.dashboard.svgchart import meta_utility_svg
 from selftaught.errors import StoreError
 from selftaught.report.page import fmt_estimate, fmt_score, steps_done
-from selftaught.report.readstore import IterationRow, RunSummary, initial_scores, iterations, list_runs, run_summary
+from selftaught.store.reader import StoreReader
+from selftaught.store.reader_records import IterationRow, RunSummary
 
 __all__ = ["REFRESH_S", "run_page", "runs_page"]
 
@@ -25,8 +24,8 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
-def _initial(db: sqlite3.Connection, run_id: str) -> str:
-    scores = initial_scores(db, run_id)
+def _initial(db: StoreReader, run_id: str) -> str:
+    scores = db.initial_scores(run_id)
     return " · ".join(f"{split} {fmt_score(scores[split])}" for split in ("val", "test") if split in scores) or "–"
 
 
@@ -34,12 +33,12 @@ def _status(status: str) -> Cell:
     return Cell(f'<span class="status-{esc(status)}">{esc(status)}</span>')
 
 
-def runs_page(db: sqlite3.Connection) -> str:
+def runs_page(db: StoreReader) -> str:
     """Every run with its kind, status, task, LM, cost, best val score and steps; refreshes while one runs.
 
     Steps and best val belong to STOP runs; other kinds show a dash there (their results are on their page).
     """
-    runs = [replace(r, status=queries.live_status(db, r.id, r.status)) for r in list_runs(db)]
+    runs = [replace(r, status=db.live_status(r.id, r.status)) for r in db.runs()]
     rows: list[list[Cell | str]] = [
         [Cell(link(run_url(r.id), r.id)), r.kind, _status(r.status), r.task, r.lm, _when(r.created_at),
          Cell(steps_done(r) if r.kind == "stop" else "–", True),
@@ -57,16 +56,14 @@ def runs_page(db: sqlite3.Connection) -> str:
     return layout("runs", body, REFRESH_S if live else None)
 
 
-def _lineage(db: sqlite3.Connection, run: RunSummary, rows: list[IterationRow]) -> str:
+def _lineage(db: StoreReader, run: RunSummary, rows: list[IterationRow]) -> str:
     """The improvers as a tree by ``parent_id``, the adopted ones (incumbents after an accepted step) marked."""
-    nodes = queries.improver_nodes(db, run.id)
+    nodes = db.improver_nodes(run.id)
     if not nodes:
         return '<p class="muted">No improvers yet.</p>'
     adopted = {r.incumbent_id for r in rows if r.accepted}
     scored = {r.candidate_id: r for r in rows if r.candidate_id is not None}
-    flagged = dict(db.execute(
-        "SELECT program_id, COUNT(*) FROM findings WHERE run_id=? GROUP BY program_id", (run.id,)
-    ).fetchall())
+    flagged = db.findings_per_program(run.id)
     ids = {node for node, _ in nodes}
     children: dict[int | None, list[int]] = {}
     for node, parent in nodes:
@@ -131,16 +128,16 @@ def _compare_form(run_id: str, nodes: list[tuple[int, int | None]]) -> str:
             '<button type="submit">compare</button></form>')
 
 
-def run_page(db: sqlite3.Connection, run_id: str) -> str:
+def run_page(db: StoreReader, run_id: str) -> str:
     """One run: summary, the meta-utility curve, its iterations and its improver lineage."""
     try:
-        run = run_summary(db, run_id)
-        run = replace(run, status=queries.live_status(db, run_id, run.status))
+        run = db.run(run_id)
+        run = replace(run, status=db.live_status(run_id, run.status))
     except StoreError as exc:
         raise NotFound(str(exc)) from exc
-    rows = iterations(db, run_id)
-    programs = queries.program_counts(db, run_id)
-    events = queries.event_counts(db, run_id)
+    rows = db.iterations(run_id)
+    programs = db.program_counts(run_id)
+    events = db.event_counts(run_id)
     summary = table(None, [
         ["kind", run.kind], ["status", _status(run.status)], ["task", run.task], ["LM", run.lm],
         ["seed", str(run.seed)],
@@ -165,11 +162,11 @@ def run_page(db: sqlite3.Connection, run_id: str) -> str:
         return layout(f"run {run.id}", body, REFRESH_S if run.status == "running" else None)
     body = (
         f"<h1>Run {esc(run.id)}</h1>{summary}"
-        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows, initial_scores(db, run_id).get('test'))}"
+        f"<h2>Meta-utility per iteration</h2>{meta_utility_svg(rows, db.initial_scores(run_id).get('test'))}"
         f"<h2>Iterations</h2>{_iterations_table(run_id, rows)}"
         "<h2>Improver lineage</h2><p class=\"muted\">Highlighted: improvers the loop adopted.</p>"
         f"{_lineage(db, run, rows)}"
-        f"{_compare_form(run_id, queries.improver_nodes(db, run_id))}"
+        f"{_compare_form(run_id, db.improver_nodes(run_id))}"
         f"<h2>Configuration</h2>{pre(json.dumps(run.config, indent=2, sort_keys=True))}"
     )
     live = run.status == "running"

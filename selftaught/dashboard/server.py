@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import sqlite3
 import sys
 import traceback
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from selftaught.dashboard.pages_lm import lm_call_page, lm_calls_page
 from selftaught.dashboard.pages_program import compare_page, program_page
 from selftaught.dashboard.pages_runs import run_page, runs_page
 from selftaught.errors import ConfigError, StoreError
-from selftaught.report.readstore import connect_readonly
+from selftaught.store.reader import StoreReader
 
 __all__ = ["CSP", "DEFAULT_HOST", "DEFAULT_PORT", "DashboardServer", "make_server", "serve"]
 
@@ -75,7 +74,7 @@ def _int(value: str | None) -> int | None:
     return int(value)
 
 
-def _route(db: sqlite3.Connection, path: str, query: dict[str, list[str]]) -> str:
+def _route(db: StoreReader, path: str, query: dict[str, list[str]]) -> str:
     """The page at ``path``; NotFound for anything else."""
     parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
     page = _int(query.get("page", ["1"])[0]) or 1
@@ -127,16 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _page(self, path: str, query: dict[str, list[str]]) -> str:
         try:
-            db = connect_readonly(self.server.db_path)
+            db = StoreReader.open(self.server.db_path)
         except StoreError as exc:
             if path.strip("/"):
                 raise NotFound(str(exc)) from exc
             return layout("runs", f"<h1>Runs</h1><p class=\"muted\">{esc(exc)}. Start a run to see it here.</p>")
-        try:
-            db.execute("BEGIN")  # one snapshot for the whole page while a run keeps writing
+        with db, db.snapshot():  # one snapshot for the whole page while a run keeps writing
             return _route(db, path, query)
-        finally:
-            db.close()
 
     def _send(self, status: HTTPStatus, body: str, content_type: str, send_body: bool) -> None:
         data = body.encode("utf-8")

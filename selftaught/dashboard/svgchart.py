@@ -9,7 +9,7 @@ grey dotted reference line when it is known.
 from __future__ import annotations
 
 from selftaught.dashboard.html import esc
-from selftaught.report.readstore import IterationRow
+from selftaught.store.reader_records import IterationRow
 
 __all__ = ["meta_utility_svg"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from selftaught.report.readstore import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
 from selftaught.stats import wilson_interval
+from selftaught.store.reader_records import IterationRow, RunSummary, SafetyCount, StepCost, TransferRow
 
 __all__ = ["ReportData", "fmt_estimate", "fmt_score", "render_page", "steps_done"]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selftaught.errors import ConfigError
-from selftaught.report.readstore import IterationRow, SafetyCount, StepCost
 from selftaught.stats import mean_se, wilson_interval
+from selftaught.store.reader_records import IterationRow, SafetyCount, StepCost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

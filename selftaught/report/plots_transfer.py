@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from selftaught.report.plots import figure, save
-from selftaught.report.readstore import TransferRow
+from selftaught.store.reader_records import TransferRow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

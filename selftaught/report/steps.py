@@ -8,9 +8,8 @@ improver runs that failed. ``StepBreakdown.summary()`` gives a line such as
 
 A sample's code is its largest fenced block, extracted the same way the seed improver's
 ``extract_code`` does (re-implemented here because this module imports no engine code), and only
-compiled with ``ast.parse``, never run. ``truncated`` counts samples cut off at the token limit when
-the store records a finish reason per sample (column ``finish_reasons`` of ``lm_calls``, a JSON list);
-stores without it count none.
+compiled with ``ast.parse``, never run. ``truncated`` counts samples cut off at the token limit (their
+recorded finish reason is ``length``). The store is read through ``StoreReader``.
 
 Left out: per-instance failures inside an evaluation that partly ran (the first failure's reason
 stands for the evaluation).
@@ -19,10 +18,10 @@ stands for the evaluation).
 from __future__ import annotations
 
 import ast
-import json
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
+
+from selftaught.store.reader import StoreReader
 
 __all__ = ["StepBreakdown", "classify_failure", "largest_code_block", "step_breakdown"]
 
@@ -111,19 +110,14 @@ def classify_failure(reason: str) -> tuple[str, str]:
     return "raised", name
 
 
-def step_breakdown(db: sqlite3.Connection, run_id: str, prefix: str) -> StepBreakdown:
+def step_breakdown(db: StoreReader, run_id: str, prefix: str) -> StepBreakdown:
     """What happened under call-site tags starting with ``prefix`` (e.g. ``t1/``) in ``run_id``."""
     samples = no_code = unparsable = truncated = 0
-    finish_column = _has_column(db, "lm_calls", "finish_reasons")
-    columns = "responses, finish_reasons" if finish_column else "responses, NULL"
-    for responses, finishes in db.execute(
-        f"SELECT {columns} FROM lm_calls WHERE run_id=? AND substr(tag, 1, ?)=?", (run_id, len(prefix), prefix)
-    ):
-        texts = _json_list(responses)
-        samples += len(texts)
-        truncated += sum(1 for reason in _json_list(finishes) if reason == "length")
-        for text in texts:
-            code = largest_code_block(str(text))
+    for call in db.lm_samples(run_id, prefix):
+        samples += len(call.texts)
+        truncated += sum(1 for reason in call.finish_reasons if reason == "length")
+        for text in call.texts:
+            code = largest_code_block(text)
             if code is None:
                 no_code += 1
             elif not _parses(code):
@@ -131,23 +125,16 @@ def step_breakdown(db: sqlite3.Connection, run_id: str, prefix: str) -> StepBrea
     failures: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     evaluations = 0
-    for failed, reason in db.execute(
-        "SELECT e.failed, e.reason FROM evaluations e JOIN programs p ON p.id = e.program_id"
-        " WHERE e.run_id=? AND substr(e.tag, 1, ?)=? AND p.kind='solution' AND e.task NOT LIKE 'meta:%'",
-        (run_id, len(prefix), prefix),
-    ):
+    for evaluation in db.solution_evaluations(run_id, prefix):
         evaluations += 1
-        if failed and reason:
-            what, name = classify_failure(str(reason))
+        if evaluation.failed and evaluation.reason:
+            what, name = classify_failure(evaluation.reason)
             failures[what] += 1
             if what == "raised":
                 errors[name] += 1
     improver_errors: Counter[str] = Counter()
-    for (detail,) in db.execute(
-        "SELECT DISTINCT detail FROM events WHERE run_id=? AND kind='improver_failed' AND substr(detail, 1, ?)=?",
-        (run_id, len(prefix), prefix),
-    ):
-        reason = str(detail).split(": ", 1)[1] if ": " in str(detail) else str(detail)
+    for detail in db.event_details(run_id, "improver_failed", prefix):
+        reason = detail.split(": ", 1)[1] if ": " in detail else detail
         what, name = classify_failure(reason)
         improver_errors[name or what] += 1
     return StepBreakdown(samples, no_code, unparsable, truncated, evaluations, dict(failures), dict(errors),
@@ -160,17 +147,3 @@ def _parses(code: str) -> bool:
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True
-
-
-def _json_list(text: object) -> list[object]:
-    if not isinstance(text, str):
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
-
-
-def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))

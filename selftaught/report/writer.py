@@ -14,15 +14,7 @@ from selftaught.errors import ConfigError, StoreError
 from selftaught.report import plots
 from selftaught.report.page import ReportData, render_page
 from selftaught.report.plots_transfer import plot_transfer
-from selftaught.report.readstore import (
-    connect_readonly,
-    cost_by_iteration,
-    initial_scores,
-    iterations,
-    run_summary,
-    safety_counts,
-    transfer_rows,
-)
+from selftaught.store.reader import StoreReader
 
 __all__ = ["REPORT_NAME", "read_report_data", "write_report"]
 
@@ -34,22 +26,15 @@ def read_report_data(db_path: Path | str, run_ids: Sequence[str]) -> ReportData:
     if not run_ids:
         raise ConfigError("name at least one run to report on")
     unique = list(dict.fromkeys(run_ids))
-    db = connect_readonly(db_path)
-    try:
-        db.execute("BEGIN")  # one snapshot, even while a run is writing
-        runs = [run_summary(db, run_id) for run_id in unique]
-        data = ReportData(
-            runs=runs,
-            iterations={run_id: iterations(db, run_id) for run_id in unique},
-            costs={run_id: cost_by_iteration(db, run_id) for run_id in unique},
-            safety=safety_counts(db, unique),
-            transfer=transfer_rows(db, unique),
-            initial={run_id: initial_scores(db, run_id) for run_id in unique},
+    with StoreReader.open(db_path) as db, db.snapshot():  # one snapshot, even while a run is writing
+        return ReportData(
+            runs=[db.run(run_id) for run_id in unique],
+            iterations={run_id: db.iterations(run_id) for run_id in unique},
+            costs={run_id: db.cost_by_iteration(run_id) for run_id in unique},
+            safety=db.safety_counts(unique),
+            transfer=db.transfer_rows(unique),
+            initial={run_id: db.initial_scores(run_id) for run_id in unique},
         )
-        db.execute("COMMIT")
-        return data
-    finally:
-        db.close()
 
 
 def write_report(db_path: Path | str, run_ids: Sequence[str], out_dir: Path | str) -> Path:

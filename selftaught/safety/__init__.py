@@ -9,7 +9,9 @@
   here runs generated code, and no flag inside a sandbox can turn selftaught's isolation off).
 * ``render``: rich tables of the above.
 
-This package reads the store and asks LMs; it never imports the broker, the loop or the CLI.
+This package reads the store through its read model (``selftaught.store.reader``), writes scan
+results only through the ``ScanStore`` protocol, and asks LMs; it never imports the store's writer,
+the broker, the loop or the CLI.
 """
 
 from selftaught.safety.analyze import (

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from selftaught.safety._queries import StoredFinding
 from selftaught.safety.analyze import FileScan, SafetyReport
 from selftaught.safety.circumvention import CircumventionResult
 from selftaught.safety.scan import CATEGORIES
 from selftaught.safety.stats import Proportion
+from selftaught.store.reader_records import StoredFinding
 
 __all__ = ["circumvention_table", "files_table", "findings_table", "report_tables"]
 

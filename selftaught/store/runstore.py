@@ -25,6 +25,7 @@ from selftaught.records import Iteration, LMRequest, LMResponse
 from selftaught.store._files import decode, make_private, storable
 from selftaught.store.liveness import broker_state, this_host
 from selftaught.store.migrations import migrate
+from selftaught.store.reader import StoreReader
 
 __all__ = ["DB_NAME", "ProgramRow", "RunCache", "RunRecorder", "RunRow", "RunStore", "TransferEntry"]
 
@@ -99,6 +100,11 @@ class RunStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def reader(self) -> StoreReader:
+        """The store's read model over this writer's own connection: it sees what was just written (and works
+        for ``:memory:``); for a read-only connection of its own, use ``StoreReader.open(path)``."""
+        return StoreReader(self._db, self.path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
