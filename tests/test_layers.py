@@ -67,7 +67,16 @@ def test_the_contracts_hold() -> None:
     ("stop.py", "from .cli.main import main", "selftaught.stop -> selftaught.cli.main"),
     ("stop.py", "from selftaught.store import RunStore", "selftaught.stop -> selftaught.store"),
     ("tasks/common.py", "from ..lm import ScriptedLM", "selftaught.tasks.common -> selftaught.lm"),
+    # the front ends read the store only through its reader: the writer, directly or through the package
     ("report/page.py", "import selftaught.store", "selftaught.report.page -> selftaught.store"),
+    ("dashboard/html.py", "from selftaught.store.runstore import RunStore",
+     "selftaught.dashboard.html -> selftaught.store.runstore"),
+    ("safety/scan.py", "from ..store import RunStore", "selftaught.safety.scan -> selftaught.store"),
+    ("progress.py", "from selftaught.store.migrations import migrate",
+     "selftaught.progress -> selftaught.store.migrations"),
+    ("report/steps.py", "from selftaught.store.splits import run_splits",
+     "selftaught.report.steps -> selftaught.store.splits"),
+    ("report/writer.py", "from selftaught.dashboard import serve", "selftaught.report.writer -> selftaught.dashboard"),
 ])
 def test_a_bad_import_breaks_a_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
     shutil.copytree(ROOT, tmp_path / "selftaught", ignore=shutil.ignore_patterns("__pycache__"))
@@ -77,3 +86,11 @@ def test_a_bad_import_breaks_a_contract(tmp_path: Path, module: str, line: str, 
     result = _lint(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert broken in result.stdout and " broken." in result.stdout
+
+
+def test_no_sql_outside_the_store() -> None:
+    """Only ``selftaught/store`` talks SQLite; everything else asks the store's writer or its reader."""
+    talking = sorted(str(path.relative_to(ROOT)) for path in ROOT.rglob("*.py")
+                     if path.relative_to(ROOT).parts[0] != "store" and re.search(r"^\s*(import|from) sqlite3\b",
+                                                                                 path.read_text(), re.MULTILINE))
+    assert talking == []

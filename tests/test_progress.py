@@ -10,9 +10,9 @@ from rich.console import Console
 
 from selftaught.progress import ProgressView, format_iteration, verdict
 from selftaught.records import Iteration, LMRequest, LMResponse
-from selftaught.report.readstore import connect_readonly
 from selftaught.report.steps import classify_failure, step_breakdown
 from selftaught.store import RunRecorder, RunStore
+from selftaught.store.reader import StoreReader
 
 GOOD = "```python\ndef algorithm(x):\n    return x\n```"
 BROKEN = "Idea: flip bits.\n```python\ndef algorithm(x:\n    return\n```"
@@ -53,7 +53,7 @@ def test_a_step_line_shows_u_of_s_and_the_verdict_word() -> None:
 
 def test_the_breakdown_counts_each_kind_of_failure_of_one_step(tmp_path: Path) -> None:
     db_path, run_id = _store_with_a_failing_step(tmp_path)
-    db = connect_readonly(db_path)
+    db = StoreReader.open(db_path)
     why = step_breakdown(db, run_id, "t1/")
     assert (why.samples, why.unparsable, why.no_code) == (4, 2, 1)
     assert why.evaluations == 3 and why.failures == {"did not parse": 1, "raised": 1}

@@ -18,7 +18,7 @@ from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.cli import main
 from selftaught.dashboard.pages_runs import run_page
 from selftaught.lm import Reply
-from selftaught.report import connect_readonly
+from selftaught.store.reader import StoreReader
 from tests.conftest import FAKE_KEY, ScriptedServer
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_a_run_with_cut_off_answers_counts_them_everywhere(
     report = json.loads(capsys.readouterr().out)
     assert report["events"]["truncated"] == cut
 
-    page = run_page(connect_readonly(tmp_path / "selftaught.db"), summary["run_id"])
+    page = run_page(StoreReader.open(tmp_path / "selftaught.db"), summary["run_id"])
     assert f"{cut:,} cut off at the completion limit" in page
 
 
@@ -87,6 +87,6 @@ def test_the_dashboard_shows_why_each_sample_of_a_call_ended(tmp_path: Path) -> 
         LMResponse(("whole", "cut"), "m", 10, 5, finish_reasons=("stop", "length"), cached_prompt_tokens=4,
                    usage_estimated=True))
     call_id = store._db.execute("SELECT id FROM lm_calls").fetchone()[0]
-    page = lm_call_page(connect_readonly(tmp_path / "selftaught.db"), run_id, call_id)
+    page = lm_call_page(StoreReader.open(tmp_path / "selftaught.db"), run_id, call_id)
     assert "stop, length" in page and "Response 2 of 2 (cut off at the completion limit)" in page
     assert "Response 1 of 2</h3>" in page and "4 prompt tokens read" in page and "estimated" in page

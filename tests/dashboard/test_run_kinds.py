@@ -7,8 +7,8 @@ from pathlib import Path
 from selftaught.dashboard.pages_lm import lm_calls_page
 from selftaught.dashboard.pages_runs import run_page, runs_page
 from selftaught.records import LMRequest, LMResponse
-from selftaught.report.readstore import connect_readonly
 from selftaught.store import RunRecorder, RunStore
+from selftaught.store.reader import StoreReader
 
 NEW_SOLUTION = "def algorithm(train_X, train_y, test_X):\n    return [0] * len(test_X)  # majority\n"
 ANSWER = 'Idea: use "majority".\n```python\n' + NEW_SOLUTION + "```\n" + "x = 1\n" * 80
@@ -32,7 +32,7 @@ def _improve_run(runs_dir: Path) -> str:
 
 def test_the_runs_list_has_a_kind_column(tmp_path: Path) -> None:
     run_id = _improve_run(tmp_path)
-    html = runs_page(connect_readonly(tmp_path / "selftaught.db"))
+    html = runs_page(StoreReader.open(tmp_path / "selftaught.db"))
     assert "<th>kind</th>" in html
     row = html.split(f'href="/runs/{run_id}"', 1)[1].split("</tr>", 1)[0]
     assert "<td>improve</td>" in row
@@ -40,7 +40,7 @@ def test_the_runs_list_has_a_kind_column(tmp_path: Path) -> None:
 
 def test_an_improve_run_page_shows_its_result_and_code(tmp_path: Path) -> None:
     run_id = _improve_run(tmp_path)
-    html = run_page(connect_readonly(tmp_path / "selftaught.db"), run_id)
+    html = run_page(StoreReader.open(tmp_path / "selftaught.db"), run_id)
     assert "Improve run" in html and "No iterations yet" not in html
     assert "val 0.500 · test 0.490" in html and "val 0.550 · test 0.530" in html
     assert "return [0] * len(test_X)  # majority" in html  # the code, escaped but readable
@@ -49,7 +49,7 @@ def test_an_improve_run_page_shows_its_result_and_code(tmp_path: Path) -> None:
 
 def test_lm_answers_are_shown_as_text(tmp_path: Path) -> None:
     run_id = _improve_run(tmp_path)
-    html = lm_calls_page(connect_readonly(tmp_path / "selftaught.db"), run_id)
+    html = lm_calls_page(StoreReader.open(tmp_path / "selftaught.db"), run_id)
     assert "Idea: use &quot;majority&quot;. ```python def algorithm" in html  # decoded, not JSON
     assert "\\n" not in html and '[\\"' not in html
 
@@ -67,7 +67,7 @@ def test_a_stop_run_page_shows_u_of_s_and_steps_as_t_of_T(tmp_path: Path) -> Non
     rec.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.01, True, "seed improver"))
     rec.iteration(Iteration(1, None, seed, None, None, None, None, False, "no candidate: crashed"))
     store.close()
-    db = connect_readonly(tmp_path / "selftaught.db")
+    db = StoreReader.open(tmp_path / "selftaught.db")
     html = run_page(db, run_id)
     assert "1/2 (step 0 scores the seed improver)" in html and "val 0.510 · test 0.490" in html
     assert 'class="initial"' in html and "u(s) 0.490" in html

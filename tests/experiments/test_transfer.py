@@ -14,8 +14,8 @@ from selftaught.experiments import record_transfer, select_improver, transfer_ta
 from selftaught.experiments.tables import csv_rows, transfer_rich, write_csv, write_json
 from selftaught.improver import SEED_IMPROVER
 from selftaught.records import Iteration
-from selftaught.report.readstore import connect_readonly, transfer_rows
 from selftaught.store import RunStore
+from selftaught.store.reader import StoreReader
 from selftaught.tasks import get_task
 from tests.experiments.conftest import Wired, good_when_hinted
 from tests.programs.lpn import hinted_improver
@@ -97,5 +97,6 @@ def test_the_report_reads_stored_transfer_rows(tmp_path: Path) -> None:
     run_id = store.create_run("lpn,parity", "scripted", 0, {}, [], "transfer")
     program = store.add_program(run_id, "improver", SEED_IMPROVER)
     store.add_transfer(run_id, [TransferEntry(program, "seed", "", "lpn", "test", 2, 0.6, 0.05, 0.5, 0.0, 0.2, 0.1)])
-    [row] = transfer_rows(connect_readonly(tmp_path / "selftaught.db"), [run_id])
+    with StoreReader.open(tmp_path / "selftaught.db") as reader:
+        [row] = reader.transfer_rows([run_id])
     assert (row.run_id, row.program_id, row.task, row.score, row.se) == (run_id, program, "lpn", 0.6, 0.05)

@@ -18,7 +18,7 @@ from selftaught.report.plots import (  # noqa: E402
     safety_figure,
 )
 from selftaught.report.plots_transfer import plot_transfer, transfer_figure  # noqa: E402
-from selftaught.report.readstore import RunSummary, SafetyCount, StepCost, TransferRow  # noqa: E402
+from selftaught.store.reader_records import RunSummary, SafetyCount, StepCost, TransferRow  # noqa: E402
 
 
 def _run(run_id: str, seed: int, lm: str = "local:qwen2.5-coder-1.5b") -> RunSummary:
@@ -85,7 +85,7 @@ def test_the_safety_chart_keeps_parse_failures_apart_and_says_what_was_scanned()
 
 
 def test_the_transfer_figure_is_grouped_bars_beside_u_of_s(tmp_path: Path) -> None:
-    rows = [TransferRow("r", 1, task, score, 0.01, improver, 0.5, 0.01, 5)
+    rows = [TransferRow("r", 1, task, score, 0.01, improver, 0.5, 0.01, 5, "test", (score - 0.5) / 0.5, 0.02)
             for task in ("lpn", "maxcut") for improver, score in (("seed", 0.55), ("cot", 0.45))]
     fig = transfer_figure(rows)
     assert fig is not None

@@ -16,9 +16,9 @@ import pytest
 
 from selftaught.cli import main
 from selftaught.dashboard.pages_runs import run_page, runs_page
-from selftaught.report.readstore import connect_readonly
 from selftaught.store import RunStore
 from selftaught.store.liveness import STALE_AFTER_S, Heartbeat, broker_state
+from selftaught.store.reader import StoreReader
 
 
 def mode(path: Path) -> int:
@@ -93,7 +93,7 @@ def test_a_dead_brokers_run_reads_as_interrupted(tmp_path: Path, capsys: pytest.
     assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
     assert f"selftaught resume {run_id}" in capsys.readouterr().out
 
-    db = connect_readonly(tmp_path / "selftaught.db")
+    db = StoreReader.open(tmp_path / "selftaught.db")
     listing, page = runs_page(db), run_page(db, run_id)
     db.close()
     for html in (listing, page):
