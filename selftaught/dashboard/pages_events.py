@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, run_url, table
+from selftaught.dashboard.html import Cell, NotFound, Pager, render, run_url
 
 __all__ = ["EVENTS_PER_PAGE", "events_page"]
 
@@ -32,19 +32,12 @@ def events_page(db: sqlite3.Connection, run_id: str, page: int = 1, kind: str = 
     ).fetchall()
     kinds = db.execute("SELECT kind, COUNT(*) FROM events WHERE run_id=? GROUP BY kind ORDER BY kind",
                        (run_id,)).fetchall()
-    filters = " · ".join(link(run_url(run_id, "events", kind=name), f"{name} ({count})") for name, count in kinds)
     cells = [
         [Cell(f"#{event_id}", True), name,
-         Cell(link(run_url(run_id, "programs", program_id), f"#{program_id}")) if program_id is not None else "",
+         Cell(f"#{program_id}", href=run_url(run_id, "programs", program_id)) if program_id is not None else "",
          detail]
         for event_id, name, program_id, detail, _ in rows
     ]
     query = {"kind": kind} if kind else {}
-    body = (
-        f"<h1>Events of run {link(run_url(run_id), run_id)}</h1>"
-        f"<p>{link(run_url(run_id, 'events'), 'all')} · {filters}</p>"
-        + pager.html(run_url(run_id, "events"), **query)
-        + table(["event", "kind", "program", "detail"], cells, empty="No events.")
-        + pager.html(run_url(run_id, "events"), **query)
-    )
-    return layout(f"events of {run_id}", body)
+    return render("events.html", title=f"events of {run_id}", run_id=run_id, kinds=kinds, rows=cells,
+                  pager=pager.links(run_url(run_id, "events"), **query))
