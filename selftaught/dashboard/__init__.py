@@ -1,8 +1,9 @@
 """A read-only web dashboard over the run store: runs, one run's curve and improver lineage,
 programs with diffs, LM calls and a compare view.
 
-Imports no engine code (only the standard library, ``selftaught.errors`` and the read-only
-queries of ``selftaught.report``); never runs stored code; escapes every stored string.
+Imports no engine code (only the standard library, Jinja2, ``selftaught.errors`` and the read-only
+queries of ``selftaught.report``); never runs stored code; renders every page from a template with
+autoescaping on, so every stored string is escaped.
 ``selftaught dashboard`` calls ``serve``; tests and embedders use ``make_server``.
 """
 

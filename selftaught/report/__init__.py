@@ -1,7 +1,7 @@
 """Static reports of finished or running runs: PNG/SVG figures and one self-contained HTML page.
 
-Reads the run store read-only and imports no engine code (only the standard library,
-``selftaught.errors`` and, lazily, matplotlib). ``selftaught report RUN_ID...`` calls ``write_report``.
+Reads the run store read-only and imports no engine code (only the standard library, Jinja2 for the
+page, ``selftaught.errors`` and, lazily, matplotlib). ``selftaught report RUN_ID...`` calls ``write_report``.
 """
 
 from selftaught.report.readstore import TRANSFER_TABLE, connect_readonly
