@@ -1,12 +1,12 @@
 """The dashboard's rendering: a Jinja2 environment with autoescaping on, and the data pages hand it.
 
+
 Pages are templates under ``templates/``; Python code passes them plain data (text, numbers,
 ``Cell``s, links as URLs) and never builds markup, so every stored string (LM answers, program
 sources, reasons, task names) is escaped by the template engine, in text and in (always quoted)
 attribute values alike, unless a template says otherwise, which none does. Ids in URLs are
-percent-quoted.
-Pages carry no scripts: the Content-Security-Policy the server sends forbids them, so even a
-missed escape could not run code.
+percent-quoted. Pages carry no scripts: the Content-Security-Policy the server sends forbids
+them, so even a missed escape could not run code.
 """
 
 from __future__ import annotations
