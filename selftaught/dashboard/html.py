@@ -1,6 +1,5 @@
 """The dashboard's rendering: a Jinja2 environment with autoescaping on, and the data pages hand it.
 
-
 Pages are templates under ``templates/``; Python code passes them plain data (text, numbers,
 ``Cell``s, links as URLs) and never builds markup, so every stored string (LM answers, program
 sources, reasons, task names) is escaped by the template engine, in text and in (always quoted)
