@@ -1,18 +1,23 @@
-"""HTML building blocks for the dashboard: the page layout, tables, pagers, links and the stylesheet.
+"""The dashboard's rendering: a Jinja2 environment with autoescaping on, and the data pages hand it.
 
-Every piece of stored text goes through ``esc`` (``html.escape`` with quotes) before it reaches a
-page; ids in URLs are percent-quoted. Pages carry no scripts: the Content-Security-Policy the
-server sends forbids them, so even a missed escape could not run code.
+Pages are templates under ``templates/``; Python code passes them plain data (text, numbers,
+``Cell``s, links as URLs) and never builds markup, so every stored string (LM answers, program
+sources, reasons, task names) is escaped by the template engine, in text and in (always quoted)
+attribute values alike, unless a template says otherwise, which none does. Ids in URLs are
+percent-quoted. Pages carry no scripts: the Content-Security-Policy the server sends forbids
+them, so even a missed escape could not run code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
-from html import escape
+from typing import Any
 from urllib.parse import quote, urlencode
 
-__all__ = ["STYLE", "Cell", "NotFound", "Pager", "esc", "layout", "link", "pre", "run_url", "table"]
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+__all__ = ["STYLE", "Cell", "NotFound", "Pager", "PagerLinks", "render", "run_url"]
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #222; }
@@ -43,51 +48,21 @@ form.compare select { max-width: 22em; }
 
 @dataclass(frozen=True)
 class Cell:
-    """A table cell: ``html`` is already safe markup; ``numeric`` right-aligns it."""
+    """A table cell: ``text`` (always escaped), right-aligned when ``numeric``, a link when ``href``
+    is set, a ``<span class=css>`` when ``css`` is. A list of cells in one table cell shows them in a row."""
 
-    html: str
+    text: str
     numeric: bool = False
+    href: str = ""
+    css: str = ""
 
 
-def esc(value: object) -> str:
-    """Text made safe for HTML content and attribute values."""
-    return escape(str(value), quote=True)
+@dataclass(frozen=True)
+class PagerLinks:
+    """What a pager shows: where we are, and (text, URL) links to the first, previous, next and last pages."""
 
-
-def run_url(run_id: str, *rest: str | int, **query: str | int) -> str:
-    """``/runs/<run_id>/<rest...>?<query>`` with every part percent-quoted."""
-    path = "/runs/" + quote(run_id, safe="") + "".join("/" + quote(str(part), safe="") for part in rest)
-    return path + ("?" + urlencode(query) if query else "")
-
-
-def link(href: str, text: object) -> str:
-    """An anchor whose visible text is escaped."""
-    return f'<a href="{esc(href)}">{esc(text)}</a>'
-
-
-def pre(text: str, css_class: str = "") -> str:
-    """Untrusted text (source, prompts, responses) shown verbatim and inert."""
-    cls = f' class="{esc(css_class)}"' if css_class else ""
-    return f"<pre{cls}>{esc(text)}</pre>"
-
-
-def table(
-    headers: Sequence[str] | None, rows: Sequence[Sequence[Cell | str]], empty: str = "Nothing here yet."
-) -> str:
-    """A table (no header row when ``headers`` is None); ``str`` cells are escaped, ``Cell`` cells are markup."""
-    if not rows:
-        return f'<p class="muted">{esc(empty)}</p>'
-    head = "" if headers is None else "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead>"
-    body = []
-    for row in rows:
-        cells = []
-        for cell in row:
-            if isinstance(cell, Cell):
-                cells.append(f'<td class="num">{cell.html}</td>' if cell.numeric else f"<td>{cell.html}</td>")
-            else:
-                cells.append(f"<td>{esc(cell)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
+    summary: str
+    links: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -106,29 +81,50 @@ class Pager:
     def offset(self) -> int:
         return (self.page - 1) * self.size
 
-    def html(self, base_url: str, **query: str | int) -> str:
-        """Links to the first, previous, next and last pages; ``base_url`` has no query string."""
+    def links(self, base_url: str, **query: str | int) -> PagerLinks:
+        """The pager for ``base_url`` (no query string of its own) with ``query`` kept on every link."""
 
-        def to(page: int, text: str) -> str:
-            return link(base_url + "?" + urlencode({**query, "page": page}), text)
+        def to(page: int, text: str) -> tuple[str, str]:
+            return text, base_url + "?" + urlencode({**query, "page": page})
 
-        parts = [f"<span>page {self.page} of {self.pages} ({self.total:,} rows)</span>"]
+        links = []
         if self.page > 1:
-            parts += [to(1, "« first"), to(self.page - 1, "‹ previous")]
+            links += [to(1, "« first"), to(self.page - 1, "‹ previous")]
         if self.page < self.pages:
-            parts += [to(self.page + 1, "next ›"), to(self.pages, "last »")]
-        return '<p class="pager">' + " ".join(parts) + "</p>"
+            links += [to(self.page + 1, "next ›"), to(self.pages, "last »")]
+        return PagerLinks(f"page {self.page} of {self.pages} ({self.total:,} rows)", links)
 
 
-def layout(title: str, body: str, refresh_s: int | None = None) -> str:
-    """A whole page: header with navigation, ``body`` (trusted markup) and, for live runs, a meta refresh."""
-    refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'{refresh}<title>{esc(title)} · selftaught</title><link rel="stylesheet" href="/style.css"></head>'
-        f'<body><header><a href="/">selftaught runs</a></header><main>{body}</main></body></html>'
-    )
+def run_url(run_id: str, *rest: str | int, **query: str | int) -> str:
+    """``/runs/<run_id>/<rest...>?<query>`` with every part percent-quoted."""
+    path = "/runs/" + quote(run_id, safe="") + "".join("/" + quote(str(part), safe="") for part in rest)
+    return path + ("?" + urlencode(query) if query else "")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _px(value: float) -> str:
+    return f"{value:.1f}"
+
+
+_ENV = Environment(
+    loader=PackageLoader("selftaught.dashboard", "templates"),
+    autoescape=True,  # every template, whatever its name: stored text is escaped unless a template says not
+    undefined=StrictUndefined,  # a misspelt name fails the test suite instead of rendering as nothing
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters["px"] = _px
+_ENV.globals["run_url"] = run_url
+
+
+def render(template: str, title: str, refresh_s: int | None = None, **context: Any) -> str:
+    """The page ``template`` (a file under ``templates/``) titled ``title``, reloading every
+    ``refresh_s`` seconds if given, rendered with ``context``. A lone surrogate in stored text (it
+    cannot be sent as UTF-8) shows as U+FFFD instead of failing the page."""
+    page = _ENV.get_template(template).render(title=title, refresh_s=refresh_s, **context)
+    return _SURROGATE.sub("\ufffd", page)
 
 
 class NotFound(Exception):

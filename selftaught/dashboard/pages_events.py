@@ -6,7 +6,7 @@ the list to one kind of event.
 
 from __future__ import annotations
 
-from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, run_url, table
+from selftaught.dashboard.html import Cell, NotFound, Pager, render, run_url
 from selftaught.store.reader import StoreReader
 
 __all__ = ["EVENTS_PER_PAGE", "events_page"]
@@ -23,20 +23,13 @@ def events_page(db: StoreReader, run_id: str, page: int = 1, kind: str = "") -> 
         raise NotFound(f"no page {page} of events")
     rows = [(e.id, e.kind, e.program_id, e.detail, e.created_at)
             for e in db.event_page(run_id, kind, pager.size, pager.offset)]
-    kinds = db.event_counts(run_id).items()
-    filters = " · ".join(link(run_url(run_id, "events", kind=name), f"{name} ({count})") for name, count in kinds)
+    kinds = list(db.event_counts(run_id).items())
     cells = [
         [Cell(f"#{event_id}", True), name,
-         Cell(link(run_url(run_id, "programs", program_id), f"#{program_id}")) if program_id is not None else "",
+         Cell(f"#{program_id}", href=run_url(run_id, "programs", program_id)) if program_id is not None else "",
          detail]
         for event_id, name, program_id, detail, _ in rows
     ]
     query = {"kind": kind} if kind else {}
-    body = (
-        f"<h1>Events of run {link(run_url(run_id), run_id)}</h1>"
-        f"<p>{link(run_url(run_id, 'events'), 'all')} · {filters}</p>"
-        + pager.html(run_url(run_id, "events"), **query)
-        + table(["event", "kind", "program", "detail"], cells, empty="No events.")
-        + pager.html(run_url(run_id, "events"), **query)
-    )
-    return layout(f"events of {run_id}", body)
+    return render("events.html", title=f"events of {run_id}", run_id=run_id, kinds=kinds, rows=cells,
+                  pager=pager.links(run_url(run_id, "events"), **query))

@@ -5,7 +5,7 @@ Prompts and responses are untrusted LM text; they are shown escaped inside ``<pr
 
 from __future__ import annotations
 
-from selftaught.dashboard.html import Cell, NotFound, Pager, layout, link, pre, run_url, table
+from selftaught.dashboard.html import Cell, NotFound, Pager, render, run_url
 from selftaught.store.reader import StoreReader
 from selftaught.store.reader_records import LMCallRow
 
@@ -13,7 +13,6 @@ __all__ = ["CALLS_PER_PAGE", "lm_call_page", "lm_calls_page"]
 
 CALLS_PER_PAGE = 25
 _PREVIEW = 120
-_NO_RESPONSES = '<p class="muted">No responses.</p>'
 
 
 def _preview(text: str) -> str:
@@ -34,20 +33,14 @@ def lm_calls_page(db: StoreReader, run_id: str, page: int = 1) -> str:
         raise NotFound(f"no page {page} of LM calls")
     calls = db.lm_call_page(run_id, pager.size, pager.offset)
     rows = [
-        [Cell(link(run_url(run_id, "lm", c.id), f"#{c.id}"), True), c.tag, c.model, Cell(str(c.n), True),
+        [Cell(f"#{c.id}", True, href=run_url(run_id, "lm", c.id)), c.tag, c.model, Cell(str(c.n), True),
          Cell(f"{c.prompt_tokens:,}", True), Cell(f"{c.completion_tokens:,}", True),
          Cell(f"{c.latency_s:.2f} s", True), Cell(f"${c.cost_usd:.5f}", True), "yes" if c.cached else "no",
          _preview(c.prompt), _preview(" | ".join(c.responses))]
         for c in calls
     ]
-    body = (
-        f"<h1>LM calls of run {link(run_url(run_id), run_id)}</h1>"
-        + pager.html(run_url(run_id, "lm"))
-        + table(["call", "tag", "model", "n", "prompt tokens", "completion tokens", "latency", "cost", "cached",
-                 "prompt", "responses"], rows, empty="No LM calls yet.")
-        + pager.html(run_url(run_id, "lm"))
-    )
-    return layout(f"LM calls of {run_id}", body)
+    return render("lm_calls.html", title=f"LM calls of {run_id}", run_id=run_id, rows=rows,
+                  pager=pager.links(run_url(run_id, "lm")))
 
 
 def lm_call_page(db: StoreReader, run_id: str, call_id: int) -> str:
@@ -55,28 +48,18 @@ def lm_call_page(db: StoreReader, run_id: str, call_id: int) -> str:
     call = db.lm_call(run_id, call_id)
     if call is None:
         raise NotFound(f"no LM call {call_id} in run {run_id!r}")
-    facts = table(None, [
-        ["run", Cell(link(run_url(run_id), run_id))], ["tag", call.tag], ["model", call.model],
+    facts = [
+        ["run", Cell(run_id, href=run_url(run_id))], ["tag", call.tag], ["model", call.model],
         ["samples (n)", str(call.n)], ["temperature", f"{call.temperature:g}"],
         ["tokens", f"{call.prompt_tokens:,} prompt + {call.completion_tokens:,} completion"],
         ["latency", f"{call.latency_s:.3f} s"], ["cost", f"${call.cost_usd:.6f}"],
         ["cached", "yes" if call.cached else "no"],
         *_usage_detail(call),
-    ])
+    ]
     ended = call.finish_reasons
-    responses = "".join(
-        f"<h3>Response {i + 1} of {len(call.responses)}"
-        f"{' (cut off at the completion limit)' if i < len(ended) and ended[i] == 'length' else ''}</h3>"
-        f"{pre(text, 'response')}"
-        for i, text in enumerate(call.responses))
-    body = (
-        f"<h1>LM call #{call.id}</h1>"
-        f'<p>{link(run_url(run_id, "lm", page=1 + _position(db, run_id, call.id) // CALLS_PER_PAGE), "« all calls")}'
-        "</p>"
-        f"{facts}<h2>System</h2>{pre(call.system, 'system')}<h2>Prompt</h2>{pre(call.prompt, 'prompt')}"
-        f"<h2>Responses</h2>{responses or _NO_RESPONSES}"
-    )
-    return layout(f"LM call #{call.id}", body)
+    cut_off = [i < len(ended) and ended[i] == "length" for i in range(len(call.responses))]
+    back = run_url(run_id, "lm", page=1 + db.lm_call_position(run_id, call.id) // CALLS_PER_PAGE)
+    return render("lm_call.html", title=f"LM call #{call.id}", call=call, facts=facts, cut_off=cut_off, back=back)
 
 
 def _usage_detail(call: LMCallRow) -> list[list[str]]:
@@ -86,8 +69,3 @@ def _usage_detail(call: LMCallRow) -> list[list[str]]:
     if call.usage_estimated:
         rows.append(["usage", "estimated (the server reported none)"])
     return rows
-
-
-def _position(db: StoreReader, run_id: str, call_id: int) -> int:
-    """How many of the run's calls come before this one (to link back to its page of the list)."""
-    return db.lm_call_position(run_id, call_id)

@@ -1,7 +1,8 @@
 """The dashboard's HTTP server: stdlib ``ThreadingHTTPServer``, GET only, read-only store, strict headers.
 
-Why the standard library: the dashboard is a handful of read-only HTML pages, so a framework would
-add a dependency and an attack surface for nothing; pages are rendered on the server, no JS build.
+Why the standard library: the dashboard is a handful of read-only HTML pages, so a web framework
+would add an attack surface for nothing; pages are rendered on the server from Jinja2 templates with
+autoescaping on (``html.render``), no JS build.
 Each request opens its own read-only connection (one consistent WAL snapshot, no shared state
 between threads) and closes it. Every answer carries a Content-Security-Policy that forbids
 scripts, frames and foreign resources. Unknown ids answer 404; a bug answers a plain 500 page and
@@ -23,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from selftaught.dashboard.html import STYLE, NotFound, esc, layout
+from selftaught.dashboard.html import STYLE, NotFound, render
 from selftaught.dashboard.pages_events import events_page
 from selftaught.dashboard.pages_lm import lm_call_page, lm_calls_page
 from selftaught.dashboard.pages_program import compare_page, program_page
@@ -117,11 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, body = HTTPStatus.OK, self._page(url.path, parse_qs(url.query))
         except NotFound as exc:
-            status, body = HTTPStatus.NOT_FOUND, layout("not found", f"<h1>Not found</h1><p>{esc(exc)}</p>")
+            status = HTTPStatus.NOT_FOUND
+            body = render("message.html", title="not found", heading="Not found", message=str(exc))
         except Exception:  # a bug must not show a traceback to the browser; it goes to the log
             self.server.log(f"dashboard: error on {self.path!r}:\n{traceback.format_exc()}")
             status = HTTPStatus.INTERNAL_SERVER_ERROR
-            body = layout("error", "<h1>Something went wrong</h1><p>The error was logged by the server.</p>")
+            body = render("message.html", title="error", heading="Something went wrong",
+                          message="The error was logged by the server.")
         self._send(status, body, "text/html; charset=utf-8", send_body)
 
     def _page(self, path: str, query: dict[str, list[str]]) -> str:
@@ -130,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
         except StoreError as exc:
             if path.strip("/"):
                 raise NotFound(str(exc)) from exc
-            return layout("runs", f"<h1>Runs</h1><p class=\"muted\">{esc(exc)}. Start a run to see it here.</p>")
+            return render("runs.html", title="runs", rows=[], missing=str(exc), refresh_s=None)
         with db, db.snapshot():  # one snapshot for the whole page while a run keeps writing
             return _route(db, path, query)
 

@@ -1,21 +1,63 @@
-"""The meta-utility curve as inline SVG, drawn on the server (no JavaScript, no chart library).
+"""The meta-utility curve's geometry, drawn as inline SVG by ``templates/chart.html`` (no JavaScript,
+no chart library).
 
 Val is a solid line, test a dashed one; each point has a vertical standard-error bar and a
 ``<title>`` tooltip; accepted steps are filled dots, rejected ones hollow. Steps with no score
 (no candidate came back) are gaps, not zeros. u(s), the initial solution's score on test, is a
-grey dotted reference line when it is known.
+grey dotted reference line when it is known. This module computes coordinates and labels only;
+the template writes the markup.
 """
 
 from __future__ import annotations
 
-from selftaught.dashboard.html import esc
+from dataclasses import dataclass
+
 from selftaught.store.reader_records import IterationRow
 
-__all__ = ["meta_utility_svg"]
+__all__ = ["Chart", "Point", "Series", "meta_utility_chart"]
 
 _W, _H = 640, 274
 _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 16, 28, 34  # the legend sits in the top margin, above the curves
 _COLOURS = {"val": "#0969da", "test": "#bf3989"}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scored step: its position, its standard-error bar (top and bottom y) if known, its tooltip."""
+
+    x: float
+    y: float
+    bar: tuple[float, float] | None
+    accepted: bool
+    tip: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One split's curve: ``path`` is the SVG path data ("" when nothing was scored)."""
+
+    split: str
+    colour: str
+    dashed: bool
+    path: str
+    points: list[Point]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Everything ``chart.html`` draws, in SVG user units."""
+
+    width: int
+    height: int
+    left: int
+    right: int  # x of the plot's right edge
+    top: int
+    bottom: int  # y of the x axis
+    y_ticks: list[tuple[float, str]]
+    x_ticks: list[tuple[float, int]]
+    series: list[Series]
+    initial: float | None  # u(s) on test
+    initial_y: float
 
 
 def _x(t: int, max_t: int) -> float:
@@ -28,9 +70,8 @@ def _y(score: float) -> float:
     return _TOP + (_H - _TOP - _BOTTOM) * (1.0 - clipped)
 
 
-def _series(rows: list[IterationRow], split: str, max_t: int) -> str:
-    colour = _COLOURS[split]
-    parts: list[str] = []
+def _series(rows: list[IterationRow], split: str, max_t: int) -> Series:
+    points: list[Point] = []
     path: list[str] = []
     for row in rows:
         value = getattr(row, split)
@@ -40,14 +81,10 @@ def _series(rows: list[IterationRow], split: str, max_t: int) -> str:
         se = getattr(row, f"{split}_se")
         x, y = _x(row.t, max_t), _y(value)
         path.append(f"{x:.1f} {y:.1f}")
-        if se:
-            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_y(value - se):.1f}" y2="{_y(value + se):.1f}" '
-                         f'stroke="{colour}" stroke-width="1"/>')
-        fill = colour if row.accepted else "#fff"
         tip = f"t={row.t} {split}={value:.4f}" + (f" ± {se:.4f}" if se is not None else " ± n/a")
         tip += " (accepted)" if row.accepted else " (rejected)"
-        parts.append(f'<circle class="point-{split}" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{fill}" '
-                     f'stroke="{colour}" stroke-width="1.5"><title>{esc(tip)}</title></circle>')
+        bar = (_y(value - se), _y(value + se)) if se else None
+        points.append(Point(x, y, bar, bool(row.accepted), tip))
     d, pen_down = [], False
     for point in path:
         if not point:
@@ -55,52 +92,20 @@ def _series(rows: list[IterationRow], split: str, max_t: int) -> str:
             continue
         d.append(("L" if pen_down else "M") + point)
         pen_down = True
-    dash = ' stroke-dasharray="5 3"' if split == "test" else ""
-    line = (f'<path class="series-{split}" d="{" ".join(d)}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
-            if d else "")
-    return line + "".join(parts)
+    return Series(split, _COLOURS[split], split == "test", " ".join(d), points)
 
 
-def _axes(max_t: int) -> str:
-    parts = []
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = _y(tick)
-        parts.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
-                     f"{tick:.2f}</text>")
-    step = max(1, -(-max_t // 12))
-    for t in range(0, max_t + 1, step):
-        x = _x(t, max_t)
-        parts.append(f'<text x="{x:.1f}" y="{_H - _BOTTOM + 16}" font-size="11" text-anchor="middle" fill="#555">'
-                     f"{t}</text>")
-    parts.append(f'<text x="{(_W + _LEFT) / 2:.1f}" y="{_H - 4}" font-size="11" text-anchor="middle" fill="#555">'
-                 "iteration t</text>")
-    parts.append(f'<line x1="{_LEFT}" x2="{_LEFT}" y1="{_TOP}" y2="{_H - _BOTTOM}" stroke="#888"/>'
-                 f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{_H - _BOTTOM}" y2="{_H - _BOTTOM}" stroke="#888"/>')
-    for i, split in enumerate(("val", "test")):
-        legend_x, y = _W - _RIGHT - 200 + 100 * i, _TOP - 14
-        dash = ' stroke-dasharray="5 3"' if split == "test" else ""
-        parts.append(f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="{y}" y2="{y}" stroke="{_COLOURS[split]}" '
-                     f'stroke-width="2"{dash}/><text x="{legend_x + 28}" y="{y + 4}" font-size="11" fill="#333">'
-                     f"{split} ± se</text>")
-    return "".join(parts)
-
-
-def _reference(initial: float | None) -> str:
-    if initial is None:
-        return ""
-    y = _y(initial)
-    return (f'<line class="initial" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#777" '
-            f'stroke-width="1.2" stroke-dasharray="2 3"><title>{esc(f"u(s) on test = {initial:.4f}")}</title></line>'
-            f'<text x="{_LEFT + 6}" y="{y - 4:.1f}" font-size="10" fill="#555">u(s) {initial:.3f}</text>')
-
-
-def meta_utility_svg(rows: list[IterationRow], initial: float | None = None) -> str:
-    """An ``<svg>`` element plotting val and test meta-utility over the iterations in ``rows``, with
-    ``initial`` (u(s) on test) as a reference line."""
+def meta_utility_chart(rows: list[IterationRow], initial: float | None = None) -> Chart | None:
+    """The val and test meta-utility over the iterations in ``rows``, with ``initial`` (u(s) on test)
+    as a reference line; None when there are no iterations."""
     if not rows:
-        return '<p class="muted">No iterations yet.</p>'
+        return None
     max_t = max(row.t for row in rows)
-    return (f'<svg class="chart" role="img" aria-label="meta-utility per iteration" width="{_W}" height="{_H}" '
-            f'viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg">'
-            f"{_axes(max_t)}{_reference(initial)}{_series(rows, 'val', max_t)}{_series(rows, 'test', max_t)}</svg>")
+    step = max(1, -(-max_t // 12))
+    return Chart(
+        width=_W, height=_H, left=_LEFT, right=_W - _RIGHT, top=_TOP, bottom=_H - _BOTTOM,
+        y_ticks=[(_y(tick), f"{tick:.2f}") for tick in (0.0, 0.25, 0.5, 0.75, 1.0)],
+        x_ticks=[(_x(t, max_t), t) for t in range(0, max_t + 1, step)],
+        series=[_series(rows, "val", max_t), _series(rows, "test", max_t)],
+        initial=initial, initial_y=_y(initial) if initial is not None else 0.0,
+    )

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from selftaught.dashboard import DashboardServer, make_server
-from tests.report.builders import Built, build_store
+from tests.report.builders import HOSTILE, Built, HostileBuilt, build_hostile_store, build_store
 
 
 @dataclass
@@ -60,3 +61,39 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@dataclass
+class HostileServed:
+    url: str
+    built: HostileBuilt
+    log: list[str]
+
+    def get(self, path: str) -> Page:
+        return fetch(self.url, path)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileServed]:
+    """A dashboard over ``build_hostile_store``: every free-text field holds markup."""
+    built = build_hostile_store(tmp_path_factory.mktemp("hostile") / "runs")
+    log: list[str] = []
+    server, thread = serve_in_thread(built.db_path, log)
+    yield HostileServed(server.url, built, log)
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def hostile_paths(built: HostileBuilt) -> list[str]:
+    """Every page of the hostile store: runs, both run pages, each program, LM calls, events (with a
+    filter on a hostile kind), a comparison, and a 404 naming a hostile run id."""
+    stop, improve = quote(built.stop), quote(built.improve)
+    return [
+        "/", f"/runs/{stop}", f"/runs/{improve}",
+        *(f"/runs/{quote(run)}/programs/{program}" for run, program in built.programs),
+        f"/runs/{stop}/lm", *(f"/runs/{stop}/lm/{c}" for c in built.calls),
+        f"/runs/{stop}/events", f"/runs/{stop}/events?kind={quote(HOSTILE)}", f"/runs/{improve}/events",
+        f"/runs/{stop}/compare?a={built.programs[0][1]}&b={built.programs[1][1]}",
+        "/runs/" + quote(HOSTILE, safe=""),
+    ]

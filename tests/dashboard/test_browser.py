@@ -1,5 +1,6 @@
 """End to end in headless Chromium: click runs -> run -> improver diff -> LM call, see the chart
-drawn, and see hostile LM output and program source shown as text with no script run.
+drawn, and see hostile LM output and program source shown as text with no script run; every page
+of a store full of markup, and its report (a file, so no CSP guards it), build no element from it.
 
 Uses the system Chromium (/usr/bin/chromium, Debian package ``chromium``) driven by Playwright for
 Python; skipped, with the reason, when either is missing.
@@ -10,11 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import Served
+from selftaught.report import write_report
+from tests.dashboard.conftest import HostileServed, Served, hostile_paths
+from tests.report.builders import HOSTILE, build_hostile_store
 
 CHROMIUM = os.environ.get("SELFTAUGHT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -92,3 +96,25 @@ def test_compare_form_shows_a_diff(page: Any, served: Served) -> None:
     assert f"/compare?a={b.seed_id}&b={b.child_id}" in page.url
     assert "beam search" in page.inner_text("pre.diff")
     assert page.locator("table tbody tr").count() == 2
+
+
+_FROM_DATA = "script, textarea, iframe, [onerror], [onload], img:not([src^='data:image/svg+xml;base64,'])"
+
+
+def test_hostile_pages_build_no_elements(page: Any, hostile: HostileServed) -> None:
+    for path in hostile_paths(hostile.built):
+        page.goto(hostile.url.rstrip("/") + path)
+        assert page.locator(_FROM_DATA).count() == 0, path
+        assert page.title().endswith("· selftaught"), path  # a stored </title> did not end the title
+    page.goto(hostile.url.rstrip("/") + f"/runs/{hostile.built.stop}")
+    assert HOSTILE in page.inner_text("main table")
+
+
+@pytest.mark.filterwarnings("ignore:constrained_layout not applied")  # long hostile names squeeze a figure
+def test_hostile_report_builds_no_elements(page: Any, tmp_path: Path) -> None:
+    built = build_hostile_store(tmp_path / "runs")
+    report = write_report(built.db_path, [built.stop, built.improve], tmp_path / "out")
+    page.goto(report.as_uri())
+    assert page.locator(_FROM_DATA).count() == 0
+    assert page.locator("img").count() >= 3
+    assert HOSTILE in page.inner_text("body")

@@ -64,7 +64,7 @@ def test_improver_page_diffs_against_its_parent_and_escapes_source(served: Serve
     assert page.status == 200
     assert "&lt;/pre&gt;&lt;script&gt;window.__xss = 2&lt;/script&gt;" in page.text
     assert "<script" not in page.text and page.text.count("</pre>") == page.text.count("<pre")
-    assert '<span class="add">+    &quot;&quot;&quot;&lt;/pre&gt;' in page.text
+    assert '<span class="add">+    &#34;&#34;&#34;&lt;/pre&gt;' in page.text
     assert "sandbox_disable" in page.text and "use_sandbox=False &lt;b&gt;bold&lt;/b&gt;" in page.text
     assert "t2/eval/r0/val" in page.text  # the evaluations of its meta-utility estimate
     child = served.get(_run(served, b.finished, "programs", b.child_id))

@@ -50,7 +50,7 @@ def test_an_improve_run_page_shows_its_result_and_code(tmp_path: Path) -> None:
 def test_lm_answers_are_shown_as_text(tmp_path: Path) -> None:
     run_id = _improve_run(tmp_path)
     html = lm_calls_page(StoreReader.open(tmp_path / "selftaught.db"), run_id)
-    assert "Idea: use &quot;majority&quot;. ```python def algorithm" in html  # decoded, not JSON
+    assert "Idea: use &#34;majority&#34;. ```python def algorithm" in html  # decoded, not JSON
     assert "\\n" not in html and '[\\"' not in html
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selftaught.records import Iteration, LMRequest, LMResponse
-from selftaught.store import RunRecorder, RunStore
+from selftaught.store import RunRecorder, RunStore, TransferEntry
 
 XSS_RESPONSE = "```python\n<script>window.__xss = 1; alert(1)</script>\n```"
 XSS_SOURCE = 'def improve_algorithm(s, u, lm):\n    """</pre><script>window.__xss = 2</script>"""\n    return s\n'
@@ -68,3 +68,63 @@ def build_store(runs_dir: Path) -> Built:
         hostile_call = int(db.execute(
             "SELECT id FROM lm_calls WHERE run_id=? AND tag='t1/improve/c0'", (finished,)).fetchone()[0])
     return Built(runs_dir / "selftaught.db", finished, running, empty, seed, child, hostile, solution, hostile_call)
+
+
+# Markup that would do something if a page let it through as markup: a script, an attribute
+# breakout with an event handler, the end of a textarea/title, an SVG with onload.
+ATTACKS = ('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "</textarea></title>",
+           "'><svg onload=alert(1)>")
+HOSTILE = " ".join(ATTACKS)
+SURROGATE = "\udcff"  # a lone surrogate: not encodable as UTF-8
+
+
+@dataclass(frozen=True)
+class HostileBuilt:
+    db_path: Path
+    stop: str
+    improve: str
+    programs: list[tuple[str, int]]  # (run id, program id)
+    calls: list[int]
+
+
+def build_hostile_store(runs_dir: Path) -> HostileBuilt:
+    """Two runs (a STOP loop and an ``improve`` run with a transfer table) whose every free-text field
+    holds ``HOSTILE``: task and LM names, a status and run message, program sources, iteration and
+    evaluation reasons, tags, findings, strategy tags, events, LM prompts and answers, config values.
+    Lone surrogates go where the store keeps text that may hold them: LM answers (stored as JSON,
+    read back with the surrogate), config values, evaluation reasons, event details, LM prompts."""
+    store = RunStore.in_dir(runs_dir)
+    stop = store.create_run(HOSTILE, HOSTILE, 0, {"iterations": 2, HOSTILE: HOSTILE + SURROGATE}, [HOSTILE])
+    rec = RunRecorder(store, stop)
+    seed = rec.program("improver", f"def improve_algorithm(s, u, lm):\n    return s  # {HOSTILE}\n")
+    rec.iteration(Iteration(0, seed, seed, 0.5, 0.02, 0.5, 0.02, True, HOSTILE))
+    child = rec.program("improver", f"def improve_algorithm(s, u, lm):\n    '''{HOSTILE}{SURROGATE}'''\n    return s\n",
+                        parent_id=seed)
+    store.add_findings(stop, child, [(HOSTILE, HOSTILE, 2)])
+    store.add_strategy_tags(stop, child, [HOSTILE], HOSTILE)
+    rec.iteration(Iteration(1, child, seed, 0.4, 0.02, 0.4, 0.02, False, HOSTILE))
+    solution = rec.program("solution", f"def algorithm(x):\n    return {HOSTILE!r}\n")
+    rec.evaluation(solution, f"t1/eval/r0/{HOSTILE}", HOSTILE, HOSTILE, 0.5, 3, 1, HOSTILE + SURROGATE, 0.1)
+    rec.event(HOSTILE, HOSTILE + SURROGATE, child)
+    rec.event("truncated", HOSTILE + SURROGATE)
+    rec.lm_call(LMRequest(HOSTILE + SURROGATE, HOSTILE + SURROGATE, n=2, tag=HOSTILE),
+                LMResponse((f"```python\n{HOSTILE}\n```{SURROGATE}", HOSTILE + SURROGATE), HOSTILE, 10, 5, 0.1, False,
+                           0.001, finish_reasons=(HOSTILE, "length")))
+    store.set_status(stop, HOSTILE, HOSTILE)
+
+    improve = store.create_run(HOSTILE, HOSTILE, 1, {"note": HOSTILE}, [], kind="improve")
+    rec2 = RunRecorder(store, improve)
+    initial = rec2.program("solution", f"def algorithm(x):\n    return None  # {HOSTILE}\n")
+    new = rec2.program("solution", f"def algorithm(x):\n    return {HOSTILE!r}\n")
+    for split in ("val", "test"):
+        rec2.evaluation(initial, f"improve/initial/{split}", HOSTILE, split, 0.4, 3, 0, HOSTILE, 0.1)
+        rec2.evaluation(new, f"improve/{split}", HOSTILE, split, 0.6, 3, 1, HOSTILE + SURROGATE, 0.1)
+    store.add_transfer(improve, [TransferEntry(new, HOSTILE, HOSTILE, HOSTILE, "test", 2, 0.6, 0.1, 0.4, 0.1,
+                                               0.2, 0.05)])
+    rec2.event("improver_failed", f"improve/c0: {HOSTILE}", new)
+    store.set_status(improve, "failed", HOSTILE)
+    store.close()
+    with closing(sqlite3.connect(runs_dir / "selftaught.db")) as db:
+        programs = [(str(run), int(pid)) for run, pid in db.execute("SELECT run_id, id FROM programs ORDER BY id")]
+        calls = [int(row[0]) for row in db.execute("SELECT id FROM lm_calls ORDER BY id")]
+    return HostileBuilt(runs_dir / "selftaught.db", stop, improve, programs, calls)

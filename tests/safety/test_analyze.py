@@ -139,6 +139,29 @@ def test_findings_table(store: RunStore) -> None:
     assert "budget_tamper" in _render(findings_table(list_findings(store, run_id)))
 
 
+MARKUP_IMPROVER = """def improve_algorithm(initial_solution, utility, language_model):
+    utility.budget["[/][link=http://x]off[/link]"] = 10**9
+    return initial_solution
+"""
+
+
+def test_console_markup_in_lm_code_is_shown_as_text(store: RunStore, tmp_path: Path) -> None:
+    """A finding quotes LM-written code; rich shows ``[/]`` and ``[link=...]`` in it as text (parsed
+    as console markup, ``[/]`` raised MarkupError and ``[link=...]`` made a hyperlink)."""
+    quoted = "sets utility.budget['[/][link=http://x]off[/link]']"
+    path = tmp_path / "[red]improver.py"
+    path.write_text(MARKUP_IMPROVER)
+    shown = _render(files_table(scan_files([path])))
+    assert quoted in shown and "[red]improver.py" in shown
+    run_id = store.create_run("lpn", "scripted", 0, {}, [])
+    store.add_program(run_id, "improver", MARKUP_IMPROVER)
+    scan_run(store, run_id)
+    assert quoted in _render(findings_table(list_findings(store, run_id), title="[/] run"))
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(findings_table(list_findings(store, run_id)))
+    assert "http://x" in console.export_text() and "href" not in console.export_html()
+
+
 def _render(renderable: object) -> str:
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(renderable)
