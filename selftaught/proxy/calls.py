@@ -32,10 +32,10 @@ __all__ = [
     "call_message",
     "error_class",
     "make_proxy",
-    "parse_call",
     "reply_error",
     "reply_value",
     "spec_message",
+    "unpack_call",
     "unpack_reply",
 ]
 
@@ -107,7 +107,7 @@ def spec_message(spec: RemoteSpec) -> dict[str, Any]:
     return {"name": spec.name, "attributes": dict(spec.attributes), "methods": list(spec.methods)}
 
 
-def parse_call(message: dict[str, Any]) -> tuple[str, str, list[Any], dict[str, Any]] | None:
+def unpack_call(message: dict[str, Any]) -> tuple[str, str, list[Any], dict[str, Any]] | None:
     """``(remote, method, args, kwargs)`` of a call message; None when it is malformed."""
     remote, method = message.get("remote"), message.get("method")
     args, kwargs = message.get("args", []), message.get("kwargs", {})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from selftaught.errors import ProxyError
-from selftaught.proxy.calls import parse_call, reply_error
+from selftaught.proxy.calls import reply_error, unpack_call
 from selftaught.records import CallResult
 from selftaught.sandbox import _wire
 from selftaught.sandbox._workerproc import WorkerProcess
@@ -227,7 +227,7 @@ class Attempt:
                 "wall-clock limit")
 
     def _serve_call(self, sock: socket.socket, message: dict[str, Any]) -> None:
-        call = parse_call(message)
+        call = unpack_call(message)
         if call is None:
             raise _Violation("malformed remote call")
         if time.monotonic() >= self.session.deadline:
