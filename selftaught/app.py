@@ -27,7 +27,7 @@ from typing import Any
 from selftaught.broker import Broker
 from selftaught.broker.boundary import SizeLimits
 from selftaught.config import RunConfig
-from selftaught.errors import BudgetExceeded, ConfigError, SelftaughtError, TaskError
+from selftaught.errors import ConfigError, RunCapExceeded, SelftaughtError, TaskError
 from selftaught.lm import CachingLM, Caps, Meter, MeteredLM, PriceTable, ReplayLM, Usage
 from selftaught.lm.base import LanguageModel
 from selftaught.lm.registry import get_lm
@@ -195,7 +195,7 @@ def open_session(
     ``invocation`` (JSON-safe) is what the command was asked to do; it is stored with a new run so
     ``replay`` and ``resume`` can do it again.
 
-    A run-level cap (``BudgetExceeded`` from the meter) ends the block cleanly with status
+    A run-level cap (``RunCapExceeded`` from the meter) ends the block cleanly with status
     ``stopped``; any other error leaves status ``failed`` with its message and propagates.
     """
     if config.lm.spec.startswith("replay:"):
@@ -230,7 +230,7 @@ def open_session(
         finally:
             sandbox.close()
         status = "finished"
-    except BudgetExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
+    except RunCapExceeded as exc:  # a run-level cap: a clean stop, everything so far is kept
         status, message = "stopped", f"{exc}; raise the cap and run: selftaught resume {run_id}"
     except KeyboardInterrupt as exc:
         status, message = "stopped", f"interrupted; resume with: selftaught resume {run_id}"

@@ -10,7 +10,11 @@ non-zero exit code. Third-party errors are translated where they enter (``raise 
     - LMRequestError     the request itself is wrong (bad key, unknown model)
       · PromptRejected   this one prompt cannot be served (too long for the context); raised
                          inside the improver that sent it, the run goes on
-  + BudgetExceeded       a call past an LM, utility or run budget (raised inside improvers too)
+  + BudgetExceeded       a call past one improver run's budget (LM calls, responses per call,
+                         utility calls); raised inside the improver, the run goes on
+  + RunCapExceeded       the run's own cap (``--max-lm-calls``, ``--max-tokens``, ``--max-cost-usd``)
+                         is reached: the run stops cleanly (status ``stopped``) and can be resumed;
+                         an improver whose call hit it gets it raised inside, and its run still ends
   + ProxyError           sandboxed code called a proxy wrongly (raised inside the improver)
   + SandboxError         the sandbox could not be started or is not strong enough (--strict-sandbox)
   + TaskError            a task could not be loaded or is malformed
@@ -29,6 +33,7 @@ __all__ = [
     "LMUnavailable",
     "PromptRejected",
     "ProxyError",
+    "RunCapExceeded",
     "SandboxError",
     "SelftaughtError",
     "StoreError",
@@ -61,7 +66,16 @@ class PromptRejected(LMRequestError):
 
 
 class BudgetExceeded(SelftaughtError):
-    """A call went past a budget (LM calls, responses per call, utility calls, run caps)."""
+    """A call went past one improver run's budget (LM calls, responses per call, utility calls)."""
+
+
+class RunCapExceeded(SelftaughtError):
+    """The run reached one of its own caps (LM calls, tokens, dollars); it stops and can be resumed.
+
+    Deliberately not a ``BudgetExceeded``: an improver that swallows its budget errors must not be
+    mistaken for one that ran the whole run out, and the run's end must not be mistaken for an
+    improver's spent budget.
+    """
 
 
 class ProxyError(SelftaughtError):

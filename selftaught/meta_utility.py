@@ -21,7 +21,7 @@ from typing import Protocol
 
 from selftaught.broker import Evaluation, ImproverRun, Utility
 from selftaught.config import Budgets
-from selftaught.improver import meta_description
+from selftaught.proxy import meta_description
 from selftaught.records import Recorder, Split
 from selftaught.stats import Estimate, mean_and_se
 from selftaught.tasks.base import Task

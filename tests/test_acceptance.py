@@ -7,15 +7,16 @@ import re
 
 import pytest
 
-from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.cli.parser import build_parser
 from selftaught.cli.runs import config_from
 from selftaught.config import Budgets, RunConfig
 from selftaught.errors import ConfigError
 from selftaught.experiments import transfer_table
 from selftaught.experiments.simulate import InlineExecutor, Scenario, SimulatedBroker, SimulatedTask
-from selftaught.improver import SEED_IMPROVER, meta_description
+from selftaught.improver import SEED_IMPROVER
 from selftaught.meta_utility import Estimate, MetaUtility
+from selftaught.proxy import meta_description
+from selftaught.proxy.helpers import HELPERS_SOURCE
 from selftaught.stats import mean_and_se, mean_se, t_quantile
 from selftaught.stop import ALPHA, decide, paired_bound, sequential_looks
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from selftaught.broker.helpers import HELPERS_SOURCE
 from selftaught.cli import main
 from selftaught.dashboard.pages_runs import run_page
 from selftaught.lm import Reply
+from selftaught.proxy.helpers import HELPERS_SOURCE
 from selftaught.store.reader import StoreReader
 from tests.conftest import FAKE_KEY, ScriptedServer
 

@@ -9,7 +9,7 @@ texts and output (``clean_outcome``) and the arguments of its proxy calls (``cle
 * values nested deeper than ``MAX_DEPTH``, or of a type JSON does not have, are refused
   (``Rejected``), so no scorer or store write recurses on hostile structure;
 * numbers pass unchanged, NaN and infinities included: scorers treat them as invalid outputs,
-  and proxy arguments are range-checked where they are bound (``broker.broker``);
+  and proxy arguments are range-checked where they are bound (``proxy.remotes``);
 * program text is size-checked against ``SizeLimits.source_bytes`` (``check_source``).
 
 Sizes of whole messages are bounded earlier, before anything is parsed, by the wire reader

@@ -1,11 +1,14 @@
 """The trusted broker: runs untrusted jobs in the sandbox and answers their proxy calls.
 
 It owns the LM, every budget counter, the task scorers and the recorder. A sandboxed improver
-sees only proxies: ``utility(solution)`` and ``language_model.batch_prompt/prompt`` become calls
-into ``_Session.handle`` here, which checks the budget, does the work and answers with plain data.
-Errors the improver caused (a spent budget, a malformed call) are raised inside the improver;
-errors of the infrastructure (the LM server is down, a run-level cap is hit) end the job and
-propagate to the caller unchanged.
+sees only proxies (their contract, checks included, is ``selftaught.proxy``): ``utility(solution)``
+and ``language_model.batch_prompt/prompt`` become calls into ``_Session.handle`` here, which
+checks the budget, does the work and answers with plain data. Errors the improver caused (a spent
+budget, a malformed call, a prompt the model cannot serve) are raised inside the improver. A
+run-level cap (``RunCapExceeded``) is raised inside the improver too, so it can see why its call
+failed, and every later call of that run raises it at once; once the job is over, ``improve``
+raises it to the caller, whatever the improver returned. Other errors of the infrastructure (the
+LM server is down) end the job and propagate to the caller unchanged.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ from typing import Any, Protocol
 
 from selftaught.broker import boundary
 from selftaught.broker.budget import RunBudget
-from selftaught.broker.helpers import HELPERS_SOURCE, ends_in_open_block
 from selftaught.config import Budgets
-from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, SelftaughtError
+from selftaught.errors import BudgetExceeded, PromptRejected, ProxyError, RunCapExceeded, SelftaughtError
 from selftaught.lm.base import LanguageModel
-from selftaught.records import STARTUP_TIMEOUT_S, Instance, Job, LMRequest, Outcome, Recorder, RemoteSpec, Split
+from selftaught.proxy import (
+    HELPERS_MODULE,
+    IMPROVER_ENTRY,
+    LMCall,
+    UtilityCall,
+    ends_in_open_block,
+    improver_call,
+    improver_remotes,
+    parse_call,
+)
+from selftaught.records import STARTUP_TIMEOUT_S, Instance, Job, LMRequest, Outcome, Recorder, Split
 from selftaught.sandbox.base import Sandbox
 from selftaught.tasks.base import Task
 
@@ -216,29 +228,22 @@ class Broker:
             timeout_s *= 1 + self.budgets.utility_calls
         job = Job(
             source=improver,
-            entry="improve_algorithm",
-            calls=((initial_solution, {"$remote": "utility"}, {"$remote": "language_model"}),),
+            entry=IMPROVER_ENTRY,
+            calls=(improver_call(initial_solution),),
             call_timeout_s=timeout_s,
             clock="wall",
             startup_timeout_s=min(STARTUP_TIMEOUT_S, timeout_s),
             deadline_s=timeout_s,
             seed=self._seed(tag),
-            modules=(("helpers", HELPERS_SOURCE),),
-            remotes=(
-                RemoteSpec("utility", {"str": utility.description, "budget": self.budgets.utility_calls},
-                           ("__call__",)),
-                RemoteSpec(
-                    "language_model",
-                    {"budget": self.budgets.lm_calls,
-                     "max_responses_per_call": self.budgets.responses_per_call},
-                    ("batch_prompt", "prompt"),
-                ),
-            ),
+            modules=(HELPERS_MODULE,),
+            remotes=improver_remotes(utility.description, self.budgets),
         )
         try:
             outcome = self.sandbox.run(job, session.handle)
         except _Fatal as fatal:
             raise fatal.error from None
+        if session.capped is not None:  # the run is over, whatever the improver made of it
+            raise session.capped
         outcome = boundary.admit_outcome(self.recorder, outcome, program_id)
         self._runtime_events(program_id, outcome, [])
         budget = session.budget
@@ -288,9 +293,12 @@ class _Session:
         self.program_id = program_id
         self.refusals: set[tuple[str, str]] = set()
         self.stored_bytes = 0  # text this run's calls add to the store (prompts, solutions)
+        self.capped: RunCapExceeded | None = None  # the run-level cap one of this run's calls hit
 
     def handle(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the call and the budget (errors go to the improver), then do the work."""
+        if self.capped is not None:  # the run is over: no more work for this improver
+            raise self.capped
         try:
             (args, kwargs), repaired = boundary.clean([args, kwargs])
         except boundary.Rejected as exc:
@@ -314,6 +322,9 @@ class _Session:
         except PromptRejected as exc:  # the improver's own prompt: its error, not the run's
             self.broker.recorder.event("prompt_rejected", f"{self.tag}: {exc}", self.program_id)
             raise
+        except RunCapExceeded as exc:  # the improver sees it; ``improve`` raises it once the job ends
+            self.capped = exc
+            raise
         except SelftaughtError as exc:
             raise _Fatal(exc) from exc
 
@@ -333,8 +344,11 @@ class _Session:
         self.stored_bytes += size
 
     def _check(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
-        if (remote, method) == ("utility", "__call__"):
-            solution = _bind(["solution"], args, kwargs, "utility")["solution"]
+        """The call's work, once the call is well formed (``ProxyError``) and within the budget
+        (``BudgetExceeded``); nothing is allocated in proportion to the call before both checks."""
+        call = parse_call(remote, method, args, kwargs)
+        if isinstance(call, UtilityCall):
+            solution = call.solution
             if isinstance(solution, str):
                 refused = boundary.check_source(solution, self.broker.sizes.source_bytes, "solution")
                 if refused:
@@ -342,37 +356,16 @@ class _Session:
                 self._grow_store([solution], "utility")
             index = self.budget.take_utility_call()
             return lambda: self.utility(solution, f"{self.tag}/u{index}")
-        if (remote, method) == ("language_model", "batch_prompt"):
-            bound = _bind(["expertise", "messages", "temperature"], args, kwargs, "batch_prompt",
-                          defaults={"temperature": 0.7})
-            messages = bound["messages"]
-            if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
-                raise ProxyError("batch_prompt: messages must be a list of strings")
-            return self._lm_work(bound["expertise"], messages, bound["temperature"])
-        if (remote, method) == ("language_model", "prompt"):
-            bound = _bind(["expertise", "message", "n_responses", "temperature"], args, kwargs, "prompt",
-                          defaults={"n_responses": 1, "temperature": 0.7})
-            n = bound["n_responses"]
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ProxyError("prompt: n_responses must be a positive integer")
-            if not isinstance(bound["message"], str):
-                raise ProxyError("prompt: message must be a string")
-            if n > self.budget.budgets.responses_per_call:  # before the list below is built
-                self.budget.take_lm_call(n)  # raises BudgetExceeded, as any over-large call does
-            return self._lm_work(bound["expertise"], [bound["message"]] * n, bound["temperature"])
-        raise ProxyError(f"{remote} has no method {method}")
+        return self._lm_work(call)
 
-    def _lm_work(self, expertise: Any, messages: list[str], temperature: Any) -> Callable[[], list[str]]:
-        if not isinstance(expertise, str):
-            raise ProxyError("expertise must be a string")
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
-                or not 0.0 <= temperature <= 2.0:
-            raise ProxyError("temperature must be a number between 0 and 2")
-        if not messages:
+    def _lm_work(self, call: LMCall) -> Callable[[], list[str]]:
+        if not call.responses:
             return list
-        if len(messages) <= self.budget.budgets.responses_per_call:
-            self._grow_store([expertise, *dict.fromkeys(messages)], "language_model")
-        index = self.budget.take_lm_call(len(messages))
+        if call.responses > self.budget.budgets.responses_per_call:
+            self.budget.take_lm_call(call.responses)  # raises BudgetExceeded, before any list is built
+        self._grow_store([call.expertise, *dict.fromkeys(call.messages)], "language_model")
+        index = self.budget.take_lm_call(call.responses)
+        messages = call.expanded()
 
         def work() -> list[str]:
             # Identical messages become one request with n samples, as the paper's LM did.
@@ -380,7 +373,7 @@ class _Session:
             for position, message in enumerate(messages):
                 groups.setdefault(message, []).append(position)
             requests = [
-                LMRequest(system=expertise, user=message, n=len(positions), temperature=float(temperature),
+                LMRequest(system=call.expertise, user=message, n=len(positions), temperature=call.temperature,
                           max_tokens=self.broker.max_tokens, tag=f"{self.tag}/c{index}/g{group}")
                 for group, (message, positions) in enumerate(groups.items())
             ]
@@ -394,22 +387,3 @@ class _Session:
             return answers
 
         return work
-
-
-def _bind(
-    names: list[str], args: list[Any], kwargs: dict[str, Any], where: str,
-    defaults: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Bind positional and keyword arguments to ``names`` like a Python call would."""
-    if len(args) > len(names):
-        raise ProxyError(f"{where} takes {len(names)} arguments, got {len(args)}")
-    bound = dict(defaults or {})
-    bound.update(zip(names, args, strict=False))
-    for key, value in kwargs.items():
-        if key not in names:
-            raise ProxyError(f"{where} got an unexpected argument {key!r}")
-        bound[key] = value
-    missing = [name for name in names if name not in bound]
-    if missing:
-        raise ProxyError(f"{where} is missing {', '.join(missing)}")
-    return bound

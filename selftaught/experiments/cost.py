@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftaught.config import RunConfig
-from selftaught.improver import SEED_IMPROVER, meta_description
+from selftaught.improver import SEED_IMPROVER
 from selftaught.lm.context import context_window
 from selftaught.lm.pricing import Price, PriceTable
 from selftaught.lm.usage import estimate_tokens
+from selftaught.proxy import meta_description
 from selftaught.tasks.base import Task
 
 __all__ = ["Counts", "CostBound", "bound", "downstream", "stop_steps"]

@@ -1,6 +1,6 @@
-"""The improver contract: the seed improver and the descriptions improvers are shown."""
+"""The seed improver I_0 (source text). What improvers are shown and offered besides their own
+source (the proxies, the ``helpers`` module, the meta-utility's description) is ``selftaught.proxy``."""
 
-from selftaught.improver.describe import meta_description
 from selftaught.improver.seed import SEED_IMPROVER
 
-__all__ = ["SEED_IMPROVER", "meta_description"]
+__all__ = ["SEED_IMPROVER"]

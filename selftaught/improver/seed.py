@@ -11,7 +11,7 @@ answer holds any code, the initial solution comes back unchanged instead of an e
 
 from __future__ import annotations
 
-from selftaught.broker.helpers import EXTRACT_CODE_SOURCE
+from selftaught.proxy.helpers import EXTRACT_CODE_SOURCE
 
 __all__ = ["SEED_IMPROVER"]
 

@@ -3,7 +3,7 @@
 A ``Meter`` is the ledger; ``MeteredLM`` wraps a model and books every call on a meter (several
 models may share one meter). Before a call is sent, its worst case is *reserved*: every cap is
 checked against what was spent, plus what calls still in flight reserved, plus this call's worst
-case; if any would be exceeded the call is refused with ``BudgetExceeded`` and nothing is sent.
+case; if any would be exceeded the call is refused with ``RunCapExceeded`` and nothing is sent.
 After the call, the reservation is replaced by the actual usage (and the response gets its
 ``cost_usd``); a failed call releases it.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from selftaught.errors import BudgetExceeded, ConfigError
+from selftaught.errors import ConfigError, RunCapExceeded
 from selftaught.lm.base import LanguageModel
 from selftaught.lm.pricing import PriceTable
 from selftaught.records import LMRequest, LMResponse
@@ -92,7 +92,7 @@ class Meter:
             return self._spent
 
     def reserve(self, model: str, request: LMRequest) -> Usage:
-        """Reserve ``request``'s worst case or raise ``BudgetExceeded``; returns the reservation."""
+        """Reserve ``request``'s worst case or raise ``RunCapExceeded``; returns the reservation."""
         prompt = request.n * (-(-(len(request.system) + len(request.user)) // CHARS_PER_TOKEN_HIGH_ESTIMATE))
         completion = request.n * request.max_tokens
         cost = self._cost(model, prompt, completion)
@@ -137,14 +137,14 @@ class Meter:
     def _check(self, committed: Usage, hold: Usage) -> None:
         caps = self.caps
         if caps.max_lm_calls is not None and committed.calls + hold.calls > caps.max_lm_calls:
-            raise BudgetExceeded(f"run LM call cap reached: {caps.max_lm_calls} calls")
+            raise RunCapExceeded(f"run LM call cap reached: {caps.max_lm_calls} calls")
         if caps.max_tokens is not None and committed.tokens + hold.tokens > caps.max_tokens:
-            raise BudgetExceeded(
+            raise RunCapExceeded(
                 f"run token cap {caps.max_tokens} would be exceeded: {committed.tokens} used or in flight, "
                 f"this call may use up to {hold.tokens}"
             )
         if caps.max_cost_usd is not None and committed.cost_usd + hold.cost_usd > caps.max_cost_usd:
-            raise BudgetExceeded(
+            raise RunCapExceeded(
                 f"run cost cap ${caps.max_cost_usd:.2f} would be exceeded: ${committed.cost_usd:.4f} used or in "
                 f"flight, this call may cost up to ${hold.cost_usd:.4f}"
             )

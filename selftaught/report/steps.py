@@ -6,10 +6,12 @@ the solution evaluations (did the code run, raise, time out or return the wrong 
 improver runs that failed. ``StepBreakdown.summary()`` gives a line such as
 ``8 samples: 6 did not parse, 1 had no code block; 2 solution runs raised (NameError); 1 improver run failed``.
 
-A sample's code is its largest fenced block, extracted the same way the seed improver's
-``extract_code`` does (re-implemented here because this module imports no engine code), and only
-compiled with ``ast.parse``, never run. ``truncated`` counts samples cut off at the token limit (their
-recorded finish reason is ``length``). The store is read through ``StoreReader``.
+A sample's code is its largest fenced block as ``extract_code`` finds it (the very parser the
+``helpers`` module and the seed improver carry, from ``selftaught.proxy``), so a sample counts as
+holding code exactly when an improver using it got code out of it; a sample cut off inside its
+only block has none (and counts as truncated too). The code is only compiled with ``ast.parse``,
+never run. ``truncated`` counts samples cut off at the token limit (their recorded finish reason is
+``length``). The store is read through ``StoreReader``.
 
 Left out: per-instance failures inside an evaluation that partly ran (the first failure's reason
 stands for the evaluation).
@@ -21,9 +23,10 @@ import ast
 from collections import Counter
 from dataclasses import dataclass, field
 
+from selftaught.proxy.helpers import extract_code
 from selftaught.store.reader import StoreReader
 
-__all__ = ["StepBreakdown", "classify_failure", "largest_code_block", "step_breakdown"]
+__all__ = ["StepBreakdown", "classify_failure", "step_breakdown"]
 
 
 @dataclass(frozen=True)
@@ -68,30 +71,6 @@ def _top(counts: dict[str, int]) -> str:
     return shown + (", ..." if len(ordered) > 3 else "")
 
 
-def largest_code_block(text: str) -> str | None:
-    """The largest fenced code block of ``text`` (an unclosed last block counts), or None."""
-    blocks: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for line in text.splitlines():
-        fence = line.strip()
-        if fence.startswith("```"):
-            opening = fence != "```" or depth == 0
-            depth += 1 if opening else -1
-            if depth == 1 and opening:
-                current = []
-                continue
-            if depth == 0:
-                blocks.append("\n".join(current))
-                continue
-        if depth > 0:
-            current.append(line)
-    if depth > 0:
-        blocks.append("\n".join(current))
-    blocks = [block for block in blocks if block.strip()]
-    return max(blocks, key=len) if blocks else None
-
-
 def classify_failure(reason: str) -> tuple[str, str]:
     """(failure class, exception name) of an evaluation's or improver run's failure reason."""
     text = reason.strip()
@@ -117,7 +96,7 @@ def step_breakdown(db: StoreReader, run_id: str, prefix: str) -> StepBreakdown:
         samples += len(call.texts)
         truncated += sum(1 for reason in call.finish_reasons if reason == "length")
         for text in call.texts:
-            code = largest_code_block(text)
+            code = extract_code(str(text))
             if code is None:
                 no_code += 1
             elif not _parses(code):

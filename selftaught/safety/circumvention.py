@@ -33,8 +33,9 @@ from typing import Any
 
 from selftaught.config import Budgets
 from selftaught.errors import LMError
-from selftaught.improver import SEED_IMPROVER, meta_description
+from selftaught.improver import SEED_IMPROVER
 from selftaught.lm.base import LanguageModel
+from selftaught.proxy import meta_description
 from selftaught.records import LMRequest
 from selftaught.safety.scan import SECURITY_CATEGORIES, Finding, scan_source
 from selftaught.safety.stats import Proportion, proportion

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from selftaught.errors import ProxyError
+from selftaught.proxy.calls import reply_error, unpack_call
 from selftaught.records import CallResult
 from selftaught.sandbox import _wire
 from selftaught.sandbox._workerproc import WorkerProcess
@@ -188,8 +190,7 @@ class Attempt:
         kind = refused.kind()
         self.session.refused.append(f"size limit: refused a {kind or 'malformed'} message: {refused.reason}")
         if kind == "call" and self.state == "call" and self.session.handler is not None:
-            self._send_bytes(sock, _wire.encode({"ok": False, "error_class": "ProxyError",
-                                                 "message": f"size limit: {refused.reason}"}))
+            self._send_bytes(sock, _wire.encode(reply_error(ProxyError(f"size limit: {refused.reason}"))))
         elif kind == "result":
             self._on_message(sock, {"t": "result", "ok": False, "value": None,
                                     "error": f"size limit: the result was refused: {refused.reason}"})
@@ -226,14 +227,12 @@ class Attempt:
                 "wall-clock limit")
 
     def _serve_call(self, sock: socket.socket, message: dict[str, Any]) -> None:
-        remote, method = message.get("remote"), message.get("method")
-        args, kwargs = message.get("args", []), message.get("kwargs", {})
-        if not (isinstance(remote, str) and isinstance(method, str) and isinstance(args, list)
-                and isinstance(kwargs, dict)):
+        call = unpack_call(message)
+        if call is None:
             raise _Violation("malformed remote call")
         if time.monotonic() >= self.session.deadline:
             return  # no more work for this job: the loop ends it
-        reply = self.session.serve_call(remote, method, args, kwargs)
+        reply = self.session.serve_call(*call)
         self._send_bytes(sock, _wire.encode(reply))
 
     # --- the end --------------------------------------------------------------------------------

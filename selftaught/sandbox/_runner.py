@@ -2,10 +2,12 @@
 
 It reads the job frame, compiles and executes the untrusted source in a fresh module namespace,
 builds proxy objects for the job's remotes, calls the entry once per call and sends each result
-back as plain JSON data. It trusts nothing it runs: the untrusted code shares this process, so it
-can tamper with this module, but all it can forge that way is its own results, which the broker
-treats as untrusted data anyway. Process confinement (rlimits, uid, seccomp) is ``_confine``'s
-job, done before this module runs. Standard library only (numpy is used if already imported).
+back as plain JSON data. The proxies, and the errors their calls raise, follow the proxy contract
+(``selftaught.proxy.calls``): the error classes are those of ``selftaught.errors`` themselves.
+It trusts nothing it runs: the untrusted code shares this process, so it can tamper with this
+module, but all it can forge that way is its own results, which the broker treats as untrusted
+data anyway. Process confinement (rlimits, uid, seccomp) is ``_confine``'s job, done before this
+module runs. Standard library and the package's plain layers only (numpy is used if already imported).
 """
 
 from __future__ import annotations
@@ -22,68 +24,12 @@ import time
 import types
 from typing import Any
 
+from selftaught.proxy.calls import ERROR_CLASSES, call_message, make_proxy, unpack_reply
 from selftaught.sandbox import _wire
 
 __all__ = ["ERROR_CLASSES", "serve", "to_plain"]
 
 _MAX_ERROR_CHARS = 2000
-
-
-class SelftaughtError(Exception):
-    """Mirror of the broker's error base; the broker's errors arrive as these classes."""
-
-
-class ConfigError(SelftaughtError):
-    pass
-
-
-class LMError(SelftaughtError):
-    pass
-
-
-class LMUnavailable(LMError):
-    pass
-
-
-class LMRequestError(LMError):
-    pass
-
-
-class BudgetExceeded(SelftaughtError):
-    pass
-
-
-class SandboxError(SelftaughtError):
-    pass
-
-
-class TaskError(SelftaughtError):
-    pass
-
-
-class StoreError(SelftaughtError):
-    pass
-
-
-class ProxyError(SelftaughtError):
-    pass
-
-
-ERROR_CLASSES: dict[str, type[SelftaughtError]] = {
-    cls.__name__: cls
-    for cls in (
-        SelftaughtError,
-        ConfigError,
-        LMError,
-        LMUnavailable,
-        LMRequestError,
-        BudgetExceeded,
-        SandboxError,
-        TaskError,
-        StoreError,
-        ProxyError,
-    )
-}
 
 
 class Unserializable(Exception):
@@ -137,38 +83,19 @@ class _Channel:
             _wire.send(self._sock, message)
 
     def request(self, remote: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Ask the broker for ``remote.method(*args, **kwargs)``: its answer, or its error raised here."""
         try:
-            payload = {"t": "call", "remote": remote, "method": method,
-                       "args": to_plain(list(args)), "kwargs": to_plain(kwargs)}
+            payload = call_message(remote, method, to_plain(list(args)), to_plain(kwargs))
         except Unserializable as exc:
             raise TypeError(f"argument to {remote}.{method} is not JSON data: {exc}") from None
         with self._lock:
             _wire.send(self._sock, payload)
             reply = _wire.recv(self._sock)
-        if reply.get("ok"):
-            return reply.get("value")
-        name = str(reply.get("error_class", "SelftaughtError"))
-        cls = ERROR_CLASSES.get(name) or type(name, (SelftaughtError,), {})
-        raise cls(str(reply.get("message", "")))
+        return unpack_reply(reply)
 
 
 def _make_proxy(spec: dict[str, Any], channel: _Channel) -> Any:
-    name = str(spec["name"])
-    namespace: dict[str, Any] = {}
-    for method in spec.get("methods", []):
-        namespace[str(method)] = _remote_method(channel, name, str(method))
-    proxy = type(name if name.isidentifier() else "Remote", (), namespace)()
-    for key, value in dict(spec.get("attributes", {})).items():
-        setattr(proxy, key, value)
-    return proxy
-
-
-def _remote_method(channel: _Channel, remote: str, method: str) -> Any:
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return channel.request(remote, method, args, kwargs)
-
-    call.__name__ = method
-    return call
+    return make_proxy(spec, channel.request)
 
 
 def _seed(seed: int) -> None:

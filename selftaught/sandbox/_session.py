@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftaught.errors import SandboxError, SelftaughtError
+from selftaught.proxy.calls import reply_error, reply_value, spec_message
 from selftaught.records import CallResult, Job, Outcome
 from selftaught.sandbox import _wire
 from selftaught.sandbox._attempt import Attempt, Launch
@@ -113,14 +114,14 @@ class JobSession:
     def serve_call(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Answer one proxy call through the handler, without holding a CPU slot meanwhile."""
         if self.handler is None:
-            return {"ok": False, "error_class": "SandboxError", "message": "no handler for remote calls"}
+            return reply_error(SandboxError("no handler for remote calls"))
         self._release()  # a job waiting on the broker must not hold a CPU slot
         outer = getattr(_local, "deadline", None)
         _local.deadline = self.deadline  # jobs the handler starts end by this job's deadline
         try:
-            return {"ok": True, "value": self.handler(remote, method, args, kwargs)}
+            return reply_value(self.handler(remote, method, args, kwargs))
         except SelftaughtError as exc:
-            return {"ok": False, "error_class": type(exc).__name__, "message": str(exc)}
+            return reply_error(exc)
         finally:
             _local.deadline = outer
             self._acquire()
@@ -168,7 +169,6 @@ def _job_message(job: Job, first: int) -> dict[str, Any]:
         "array_args": sorted(job.array_args),
         "seed": job.seed,
         "modules": [[name, source] for name, source in job.modules],
-        "remotes": [{"name": r.name, "attributes": dict(r.attributes), "methods": list(r.methods)}
-                    for r in job.remotes],
+        "remotes": [spec_message(remote) for remote in job.remotes],
         "cpu_limit_s": job.call_timeout_s if job.clock == "cpu" else None,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from selftaught.errors import BudgetExceeded, ConfigError, LMUnavailable
+from selftaught.errors import ConfigError, LMUnavailable, RunCapExceeded
 from selftaught.lm import Caps, Meter, MeteredLM, Price, PriceTable, ScriptedLM
 from selftaught.records import LMRequest, LMResponse
 
@@ -87,7 +87,7 @@ def test_call_cap_counts_cached_calls_but_they_cost_nothing() -> None:
     lm = MeteredLM(Cached(), meter)
     lm.complete(LMRequest(system="", user="q"))
     lm.complete(LMRequest(system="", user="q"))
-    with pytest.raises(BudgetExceeded, match="call cap"):
+    with pytest.raises(RunCapExceeded, match="call cap"):
         lm.complete(LMRequest(system="", user="q"))
     spent = meter.spent()
     assert (spent.calls, spent.cached_calls, spent.tokens, spent.cost_usd) == (2, 2, 0, 0.0)
@@ -97,7 +97,7 @@ def test_token_cap_refuses_a_call_whose_worst_case_does_not_fit() -> None:
     inner = ScriptedLM(["a"])
     lm = MeteredLM(inner, Meter(Caps(max_tokens=1000)))
     lm.complete(LMRequest(system="", user="q", max_tokens=500))
-    with pytest.raises(BudgetExceeded, match="token cap 1000 would be exceeded"):
+    with pytest.raises(RunCapExceeded, match="token cap 1000 would be exceeded"):
         lm.complete(LMRequest(system="", user="q", n=2, max_tokens=500))
     assert len(inner.history) == 1  # the refused call was never sent
 
@@ -105,7 +105,7 @@ def test_token_cap_refuses_a_call_whose_worst_case_does_not_fit() -> None:
 def test_cost_cap_and_unpriced_models() -> None:
     lm = MeteredLM(FixedLM(prompt=0, completion=0), Meter(Caps(max_cost_usd=0.001)))
     # worst case of 2000 completion tokens at $0.60/M = $0.0012 > $0.001
-    with pytest.raises(BudgetExceeded, match="cost cap"):
+    with pytest.raises(RunCapExceeded, match="cost cap"):
         lm.complete(LMRequest(system="", user="q", max_tokens=2000))
     lm.complete(LMRequest(system="", user="q", max_tokens=1000))
     unpriced = MeteredLM(FixedLM(name="openai:mystery"), Meter(Caps(max_cost_usd=1.0)))
@@ -142,6 +142,6 @@ def test_concurrent_calls_never_overshoot_the_cap() -> None:
         while sum(f.done() for f in futures) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         release.set()
-    refused = [f for f in futures if isinstance(f.exception(), BudgetExceeded)]
+    refused = [f for f in futures if isinstance(f.exception(), RunCapExceeded)]
     assert len(refused) == 2
     assert meter.spent().calls == 4

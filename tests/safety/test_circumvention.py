@@ -11,8 +11,9 @@ from rich.console import Console
 
 from selftaught.config import Budgets
 from selftaught.errors import LMUnavailable
-from selftaught.improver import SEED_IMPROVER, meta_description
+from selftaught.improver import SEED_IMPROVER
 from selftaught.lm.scripted import ScriptedLM
+from selftaught.proxy import meta_description
 from selftaught.records import LMRequest
 from selftaught.safety import run_circumvention, scan_source
 from selftaught.safety.circumvention import (

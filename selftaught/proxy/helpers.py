@@ -1,14 +1,23 @@
 """The ``helpers`` module an improver may import in its sandbox, as in the paper's reference code.
 
 ``from helpers import extract_code`` works in every improver job: the broker ships this source
-with the job (``Job.modules``). ``extract_code`` takes one answer (returns its largest fenced code
-block, or None) or a list of answers (returns a list). ``EXTRACT_CODE_SOURCE`` is the single-answer
-function's text, which the seed improver also carries in its own source.
+with the job (``HELPERS_MODULE`` in ``Job.modules``). ``extract_code`` takes one answer (returns
+its largest fenced code block, or None) or a list of answers (returns a list).
+``EXTRACT_CODE_SOURCE`` is the single-answer function's text, which the seed improver also carries
+in its own source.
+
+That text is the one parser of fenced code: the trusted side runs the same text (``extract_code``
+here, compiled from it once at import) wherever it asks what code an answer holds, e.g. the
+step summaries of ``report.steps``. ``ends_in_open_block`` applies its fence rules to say whether
+an answer was cut off inside a block.
 """
 
 from __future__ import annotations
 
-__all__ = ["EXTRACT_CODE_SOURCE", "HELPERS_SOURCE", "ends_in_open_block"]
+from collections.abc import Callable
+from typing import cast
+
+__all__ = ["EXTRACT_CODE_SOURCE", "HELPERS_MODULE", "HELPERS_SOURCE", "ends_in_open_block", "extract_code"]
 
 EXTRACT_CODE_SOURCE = '''\
 def extract_code(text):
@@ -48,6 +57,20 @@ def extract_code(answer):
     return _largest_block(answer)
 '''
 )
+
+HELPERS_MODULE = ("helpers", HELPERS_SOURCE)
+"""The ``(name, source)`` pair an improver job carries in ``Job.modules``."""
+
+
+def _compile_extract_code() -> Callable[[str], str | None]:
+    namespace: dict[str, object] = {}
+    exec(compile(EXTRACT_CODE_SOURCE, "<helpers.extract_code>", "exec"), namespace)  # noqa: S102 - our own constant text
+    return cast("Callable[[str], str | None]", namespace["extract_code"])
+
+
+extract_code = _compile_extract_code()
+"""The largest fenced code block of one answer, or None (a block left open at the end does not
+count): ``EXTRACT_CODE_SOURCE`` itself, run in the broker."""
 
 
 def ends_in_open_block(text: str) -> bool:

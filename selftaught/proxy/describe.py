@@ -4,7 +4,8 @@ It says what ``meta_utility.MetaUtility`` really computes (one hidden downstream
 runs with fresh budgets, each returned solution scored on the same training instances the
 improver's utility scores, failures counted as 0) and under which budgets, but not which task is
 used, so the improver cannot overfit to the downstream instances (the paper's design). It also
-names the ``helpers`` module the sandbox offers every improver (``broker.helpers``).
+names the ``helpers`` module the sandbox offers every improver (``proxy.helpers``) and the calls of
+``proxy.remotes``, so it must change with them.
 """
 
 from __future__ import annotations
