@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selftaught.report.readstore import connect_readonly
 
 from selftaught import errors
 from selftaught.broker import Broker
@@ -32,6 +31,7 @@ from selftaught.records import Job, LMRequest, LMResponse, Outcome, RemoteSpec
 from selftaught.report.steps import step_breakdown
 from selftaught.sandbox import ForkServerSandbox, Handler
 from selftaught.store import RunRecorder, RunStore
+from selftaught.store.reader import StoreReader
 from selftaught.tasks import get_task
 
 BUDGETS = Budgets(lm_calls=3, responses_per_call=2, utility_calls=2, improver_timeout_s=20)
@@ -211,5 +211,5 @@ def test_one_parser_of_fenced_code_for_improvers_and_step_summaries(tmp_path: Pa
     RunRecorder(store, run_id).lm_call(LMRequest("s", "u", n=2, tag="t1/r0/c0/g0"),
                                        LMResponse((cut_off, nested), "scripted", finish_reasons=("length", "stop")))
     store.close()
-    why = step_breakdown(connect_readonly(tmp_path / "selftaught.db"), run_id, "t1/")
+    why = step_breakdown(StoreReader.open(tmp_path / "selftaught.db"), run_id, "t1/")
     assert (why.samples, why.no_code, why.unparsable, why.truncated) == (2, 1, 1, 1)
