@@ -65,3 +65,27 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="newer selftaught"):
         RunStore.in_dir(tmp_path)
+
+
+def test_a_lone_surrogate_in_any_text_is_stored_repaired(tmp_path: Path) -> None:
+    """LM answers, error texts and names reach many columns; none of them may make a write raise."""
+    bad, repaired = "x\ud800y", "x\ufffdy"
+    store = RunStore.in_dir(tmp_path)
+    run_id = store.create_run(bad, bad, 1, {"note": bad}, [bad])
+    store.set_status(run_id, "failed", bad)
+    program = store.add_program(run_id, "improver", bad)
+    store.add_findings(run_id, program, [(bad, bad, 1)])
+    store.add_strategy_tags(run_id, program, [bad], bad)
+    store.add_iteration(run_id, Iteration(t=0, candidate_id=program, incumbent_id=program, val=None, val_se=None,
+                                          test=None, test_se=None, accepted=True, reason=bad))
+    store.add_evaluation(run_id, program, bad, bad, "val", 0.5, 1, 0, bad, 0.1)
+    store.add_event(run_id, bad, bad, program)
+    store.add_lm_call(run_id, LMRequest(bad, bad, tag=bad), LMResponse((bad,), bad))
+    store.close()
+
+    again = RunStore.in_dir(tmp_path)
+    run = again.get_run(run_id)
+    assert (run.task, run.lm, run.message) == (repaired, repaired, repaired)
+    assert again.iterations(run_id)[0].reason == repaired
+    assert again.program_source(program) == repaired
+    assert again.count("events", run_id) == again.count("lm_calls", run_id) == 1

@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["decode", "make_private", "storable"]
+__all__ = ["StorableConnection", "decode", "make_private", "storable"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -50,3 +53,21 @@ def storable(text: str) -> str:
 def decode(data: bytes) -> str:
     """SQLite's text as ``str``; bytes that are not UTF-8 become U+FFFD instead of an error."""
     return data.decode("utf-8", "replace")
+
+
+def _clean(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {key: storable(value) if isinstance(value, str) else value for key, value in params.items()}
+    return [storable(value) if isinstance(value, str) else value for value in params]
+
+
+class StorableConnection(sqlite3.Connection):
+    """A connection whose writes repair every text parameter with ``storable``: whichever column
+    an outside string reaches (a task name, a run message, a finding's detail, a strategy tag),
+    a lone surrogate in it cannot make the write raise."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _clean(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_clean(row) for row in parameters))

@@ -22,7 +22,7 @@ from typing import Any
 
 from selftaught.errors import StoreError
 from selftaught.records import Iteration, LMRequest, LMResponse
-from selftaught.store._files import decode, make_private, storable
+from selftaught.store._files import StorableConnection, decode, make_private, storable
 from selftaught.store.liveness import broker_state, this_host
 from selftaught.store.migrations import migrate
 from selftaught.store.reader import StoreReader
@@ -83,7 +83,8 @@ class RunStore:
         try:
             if self.path != ":memory:":
                 make_private(Path(self.path))
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30,
+                                       factory=StorableConnection)
             self._db.text_factory = decode
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -192,7 +193,7 @@ class RunStore:
 
     def add_program(self, run_id: str, kind: str, source: str, parent_id: int | None = None) -> int:
         """Store a program once per run and kind; returns its id (the existing one if seen)."""
-        source = storable(source)
+        source = storable(source)  # the digest is of the text as stored
         digest = hashlib.sha256(source.encode()).hexdigest()
         with self._write() as db:
             db.execute(
@@ -264,7 +265,7 @@ class RunStore:
             db.execute(
                 "INSERT INTO evaluations (run_id, program_id, tag, task, split, score, instances, failed,"
                 " reason, elapsed_s, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, program_id, tag, task, split, score, instances, failed, storable(reason), elapsed_s,
+                (run_id, program_id, tag, task, split, score, instances, failed, reason, elapsed_s,
                  time.time()),
             )
 
@@ -277,7 +278,7 @@ class RunStore:
         with self._write() as db:
             db.execute(
                 "INSERT INTO events (run_id, program_id, kind, detail, created_at) VALUES (?,?,?,?,?)",
-                (run_id, program_id, kind, storable(detail), time.time()),
+                (run_id, program_id, kind, detail, time.time()),
             )
 
     # --- transfer tables ---------------------------------------------------------------------
@@ -311,7 +312,7 @@ class RunStore:
                 " prompt_tokens, completion_tokens, latency_s, cost_usd, cached, created_at, finish_reasons,"
                 " cached_prompt_tokens, cache_write_tokens, truncated, usage_estimated)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, request.tag, response.model, storable(request.system), storable(request.user), request.n,
+                (run_id, request.tag, response.model, request.system, request.user, request.n,
                  request.temperature, json.dumps(list(response.texts)), response.prompt_tokens,
                  response.completion_tokens, response.latency_s, response.cost_usd,
                  int(response.cached), time.time(), json.dumps(list(response.finish_reasons)),
@@ -359,7 +360,7 @@ class RunStore:
         with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO lm_cache VALUES (?,?,?,?)",
-                (run_id, key, storable(text), json.dumps(meta, ensure_ascii=True)),
+                (run_id, key, text, json.dumps(meta, ensure_ascii=True)),
             )
 
 
