@@ -59,20 +59,24 @@ class LoopState:
     incumbent_id: int
     incumbent_val: float
 
+    def after(self, row: Iteration) -> LoopState:
+        """The state once step ``row`` is decided: the live loop and resume both move on with this.
+
+        The incumbent is the one ``row`` leaves in force; the bar becomes the val of ``row``'s
+        candidate only when ``row`` adopted it: a rejected step, or one without a candidate, leaves it alone.
+        """
+        bar = row.val if row.accepted and row.val is not None else self.incumbent_val
+        return LoopState(row.t + 1, row.incumbent_id, bar)
+
     @classmethod
     def from_history(cls, history: Sequence[Iteration]) -> LoopState | None:
-        """The state after the stored steps (None when step 0 never finished).
-
-        The bar is the val of the step that adopted the incumbent: a rejected step leaves it alone.
-        """
+        """The state after the stored steps, each applied in turn with ``after`` (None when step 0 never finished)."""
         if not history:
             return None
-        incumbent_val = 0.0
+        state = cls(0, history[0].incumbent_id, 0.0)  # before step 0: nothing adopted, a bar of 0
         for row in history:
-            if row.accepted and row.val is not None:
-                incumbent_val = row.val
-        last = history[-1]
-        return cls(last.t + 1, last.incumbent_id, incumbent_val)
+            state = state.after(row)
+        return state
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,7 @@ def run_loop(
             row = Iteration(t, candidate_id, candidate_id if verdict.adopted else state.incumbent_id,
                             val.mean, val.se, test.mean, test.se, verdict.adopted, verdict.reason)
         rows.append(_decided(recorder, row, on_iteration))
-        state = LoopState(t + 1, row.incumbent_id, row.val if row.accepted and row.val is not None
-                          else state.incumbent_val)
+        state = state.after(row)
     return rows
 
 
