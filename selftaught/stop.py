@@ -111,7 +111,8 @@ def run_loop(
         reason = f"seed improver; val and test from separate runs ({config.repeats} each)"
         verdict, test = _estimates(meta, SEED_IMPROVER, "t0", partial(_seed, meta, reason))
         val = verdict.val
-        row = Iteration(0, seed_id, seed_id, val.mean, val.se, test.mean, test.se, accepted=True, reason=reason)
+        row = Iteration(t=0, candidate_id=seed_id, incumbent_id=seed_id, val=val.mean, val_se=val.se,
+                        test=test.mean, test_se=test.se, accepted=True, reason=reason)
         rows.append(_decided(recorder, row, on_iteration))
         state = LoopState.from_history(rows)
         assert state is not None
@@ -120,16 +121,18 @@ def run_loop(
         meta = MetaUtility(broker, task, config.repeats, config.budgets, state.incumbent_id, executor)
         run = broker.improve(incumbent, incumbent, meta, f"t{t}/improve")
         if run.solution is None:
-            row = Iteration(t, None, state.incumbent_id, None, None, None, None, accepted=False,
-                            reason=f"no candidate: {run.reason}")
+            row = Iteration(t=t, candidate_id=None, incumbent_id=state.incumbent_id, val=None, val_se=None,
+                            test=None, test_se=None, accepted=False, reason=f"no candidate: {run.reason}")
         else:
             candidate = run.solution
             candidate_id = recorder.program("improver", candidate, parent_id=state.incumbent_id)
             rule = partial(decide, config, meta, candidate, incumbent, state.incumbent_val, f"t{t}/eval/val")
             verdict, test = _estimates(meta, candidate, f"t{t}", rule)
             val = verdict.val
-            row = Iteration(t, candidate_id, candidate_id if verdict.adopted else state.incumbent_id,
-                            val.mean, val.se, test.mean, test.se, verdict.adopted, verdict.reason)
+            row = Iteration(t=t, candidate_id=candidate_id,
+                            incumbent_id=candidate_id if verdict.adopted else state.incumbent_id,
+                            val=val.mean, val_se=val.se, test=test.mean, test_se=test.se,
+                            accepted=verdict.adopted, reason=verdict.reason)
         rows.append(_decided(recorder, row, on_iteration))
         state = state.after(row)
     return rows

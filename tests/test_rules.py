@@ -193,7 +193,8 @@ def test_test_estimates_never_share_a_tag_with_val() -> None:
 
 
 def _row(t: int, candidate: int | None, incumbent: int, val: float | None, accepted: bool) -> Iteration:
-    return Iteration(t, candidate, incumbent, val, None, val, None, accepted, "")
+    return Iteration(t=t, candidate_id=candidate, incumbent_id=incumbent, val=val, val_se=None, test=val, test_se=None,
+                     accepted=accepted, reason="")
 
 
 def test_resume_keeps_the_bar_of_the_step_that_adopted_the_incumbent() -> None:
