@@ -2,7 +2,7 @@
 
 It owns the LM, every budget counter, the task scorers and the recorder. A sandboxed improver
 sees only proxies: ``utility(solution)`` and ``language_model.batch_prompt/prompt`` become calls
-into ``_Session.handle`` here, which checks the budget, does the work and answers with plain data.
+into ``_ImproverCalls.handle`` here, which checks the budget, does the work and answers with plain data.
 Errors the improver caused (a spent budget, a malformed call) are raised inside the improver;
 errors of the infrastructure (the LM server is down, a run-level cap is hit) end the job and
 propagate to the caller unchanged.
@@ -210,7 +210,7 @@ class Broker:
             self.recorder.event("improver_failed", f"{tag}: {refused}")
             return ImproverRun(None, refused, 0, 0)
         program_id = self.recorder.program("improver", improver)
-        session = _Session(self, utility, RunBudget(self.budgets), tag, program_id)
+        calls = _ImproverCalls(self, utility, RunBudget(self.budgets), tag, program_id)
         timeout_s = self.budgets.improver_timeout_s
         if getattr(utility, "runs_improvers", False):
             timeout_s *= 1 + self.budgets.utility_calls
@@ -236,12 +236,12 @@ class Broker:
             ),
         )
         try:
-            outcome = self.sandbox.run(job, session.handle)
+            outcome = self.sandbox.run(job, calls.handle)
         except _Fatal as fatal:
             raise fatal.error from None
         outcome = boundary.admit_outcome(self.recorder, outcome, program_id)
         self._runtime_events(program_id, outcome, [])
-        budget = session.budget
+        budget = calls.budget
         result = outcome.results[0] if outcome.ok and outcome.results else None
         if result is None:
             failure = outcome.reason or "improver produced no result"
@@ -277,8 +277,8 @@ class Broker:
         return response.texts
 
 
-class _Session:
-    """Serves the proxy calls of one improver run."""
+class _ImproverCalls:
+    """Answers the proxy calls (utility, language model) of one improver run, against that run's budget."""
 
     def __init__(self, broker: Broker, utility: Utility, budget: RunBudget, tag: str, program_id: int) -> None:
         self.broker = broker
