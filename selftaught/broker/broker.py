@@ -210,7 +210,7 @@ class Broker:
             self.recorder.event("improver_failed", f"{tag}: {refused}")
             return ImproverRun(None, refused, 0, 0)
         program_id = self.recorder.program("improver", improver)
-        calls = _ImproverCalls(self, utility, RunBudget(self.budgets), tag, program_id)
+        session = _ImproverCalls(self, utility, RunBudget(self.budgets), tag, program_id)
         timeout_s = self.budgets.improver_timeout_s
         if getattr(utility, "runs_improvers", False):
             timeout_s *= 1 + self.budgets.utility_calls
@@ -236,12 +236,12 @@ class Broker:
             ),
         )
         try:
-            outcome = self.sandbox.run(job, calls.handle)
+            outcome = self.sandbox.run(job, session.handle)
         except _Fatal as fatal:
             raise fatal.error from None
         outcome = boundary.admit_outcome(self.recorder, outcome, program_id)
         self._runtime_events(program_id, outcome, [])
-        budget = calls.budget
+        budget = session.budget
         result = outcome.results[0] if outcome.ok and outcome.results else None
         if result is None:
             failure = outcome.reason or "improver produced no result"

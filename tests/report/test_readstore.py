@@ -46,8 +46,7 @@ def test_reads_while_a_run_is_writing(tmp_path: Path) -> None:
     reader = connect_readonly(tmp_path / "selftaught.db")
     reader.execute("BEGIN")  # a reader holding a snapshot must not block the writer
     assert iterations(reader, run_id) == []
-    rec.iteration(Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=None, test=None, test_se=None,
-                            accepted=True, reason="seed"))
+    rec.iteration(Iteration(0, seed, seed, 0.5, None, None, None, True, "seed"))
     assert iterations(reader, run_id) == []  # still the old snapshot
     reader.execute("COMMIT")
     assert [r.val for r in iterations(reader, run_id)] == [0.5]
