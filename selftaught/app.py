@@ -55,7 +55,7 @@ from selftaught.tasks.secret import SplitSecret, instances_fingerprint
 __all__ = [
     "RunInterrupted",
     "RunSummary",
-    "Session",
+    "RunSession",
     "open_session",
     "price_table",
     "resume_run",
@@ -129,8 +129,8 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 @dataclass(frozen=True)
-class Session:
-    """A run being worked on: its store, id, config and a fully wired broker."""
+class RunSession:
+    """A run open for work, as ``open_session`` yields it: its store, id, config, split secret and wired broker."""
 
     store: RunStore
     run_id: str
@@ -188,7 +188,7 @@ def open_session(
     make_sandbox: SandboxFactory = default_sandbox,
     secret_of: str | None = None,
     on_open: OnOpen = lambda run_id, path: None,
-) -> Iterator[Session]:
+) -> Iterator[RunSession]:
     """A new run of ``kind`` (or the stored ``run_id``) with a broker; records how it ended.
 
     ``secret_of`` names a run whose split secret this one must use (``replay``).
@@ -226,7 +226,7 @@ def open_session(
             broker = Broker(sandbox, metered, recorder, config.budgets, config.lm.max_tokens,
                             config.sandbox.workers, config.seed,
                             sizes=SizeLimits.from_config(config.sandbox))
-            yield Session(store, run_id, config, broker, recorder, secret)
+            yield RunSession(store, run_id, config, broker, recorder, secret)
         finally:
             sandbox.close()
         status = "finished"
@@ -335,7 +335,7 @@ def resumed_config(store: RunStore, run_id: str, caps: Mapping[str, float | int]
     return config
 
 
-def _loop(session: Session, task: Any, on_iteration: OnIteration) -> None:
+def _loop(session: RunSession, task: Any, on_iteration: OnIteration) -> None:
     store, run_id = session.store, session.run_id
 
     def after_step(row: Iteration) -> None:

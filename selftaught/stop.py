@@ -59,20 +59,24 @@ class LoopState:
     incumbent_id: int
     incumbent_val: float
 
+    def after(self, row: Iteration) -> LoopState:
+        """The state once step ``row`` is decided: the live loop and resume both move on with this.
+
+        The incumbent is the one ``row`` leaves in force; the bar becomes the val of ``row``'s
+        candidate only when ``row`` adopted it: a rejected step, or one without a candidate, leaves it alone.
+        """
+        bar = row.val if row.accepted and row.val is not None else self.incumbent_val
+        return LoopState(row.t + 1, row.incumbent_id, bar)
+
     @classmethod
     def from_history(cls, history: Sequence[Iteration]) -> LoopState | None:
-        """The state after the stored steps (None when step 0 never finished).
-
-        The bar is the val of the step that adopted the incumbent: a rejected step leaves it alone.
-        """
+        """The state after the stored steps, each applied in turn with ``after`` (None when step 0 never finished)."""
         if not history:
             return None
-        incumbent_val = 0.0
+        state = cls(0, history[0].incumbent_id, 0.0)  # before step 0: nothing adopted, a bar of 0
         for row in history:
-            if row.accepted and row.val is not None:
-                incumbent_val = row.val
-        last = history[-1]
-        return cls(last.t + 1, last.incumbent_id, incumbent_val)
+            state = state.after(row)
+        return state
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ def run_loop(
         reason = f"seed improver; val and test from separate runs ({config.repeats} each)"
         verdict, test = _estimates(meta, SEED_IMPROVER, "t0", partial(_seed, meta, reason))
         val = verdict.val
-        row = Iteration(0, seed_id, seed_id, val.mean, val.se, test.mean, test.se, accepted=True, reason=reason)
+        row = Iteration(t=0, candidate_id=seed_id, incumbent_id=seed_id, val=val.mean, val_se=val.se,
+                        test=test.mean, test_se=test.se, accepted=True, reason=reason)
         rows.append(_decided(recorder, row, on_iteration))
         state = LoopState.from_history(rows)
         assert state is not None
@@ -116,19 +121,20 @@ def run_loop(
         meta = MetaUtility(broker, task, config.repeats, config.budgets, state.incumbent_id, executor)
         run = broker.improve(incumbent, incumbent, meta, f"t{t}/improve")
         if run.solution is None:
-            row = Iteration(t, None, state.incumbent_id, None, None, None, None, accepted=False,
-                            reason=f"no candidate: {run.reason}")
+            row = Iteration(t=t, candidate_id=None, incumbent_id=state.incumbent_id, val=None, val_se=None,
+                            test=None, test_se=None, accepted=False, reason=f"no candidate: {run.reason}")
         else:
             candidate = run.solution
             candidate_id = recorder.program("improver", candidate, parent_id=state.incumbent_id)
             rule = partial(decide, config, meta, candidate, incumbent, state.incumbent_val, f"t{t}/eval/val")
             verdict, test = _estimates(meta, candidate, f"t{t}", rule)
             val = verdict.val
-            row = Iteration(t, candidate_id, candidate_id if verdict.adopted else state.incumbent_id,
-                            val.mean, val.se, test.mean, test.se, verdict.adopted, verdict.reason)
+            row = Iteration(t=t, candidate_id=candidate_id,
+                            incumbent_id=candidate_id if verdict.adopted else state.incumbent_id,
+                            val=val.mean, val_se=val.se, test=test.mean, test_se=test.se,
+                            accepted=verdict.adopted, reason=verdict.reason)
         rows.append(_decided(recorder, row, on_iteration))
-        state = LoopState(t + 1, row.incumbent_id, row.val if row.accepted and row.val is not None
-                          else state.incumbent_val)
+        state = state.after(row)
     return rows
 
 

@@ -118,7 +118,8 @@ def test_one_repeat_has_no_standard_error_and_prints_n_a() -> None:
 
 
 def test_printers_show_n_a_for_a_missing_standard_error() -> None:
-    run = StoredRun("a", (Iteration(0, 1, 1, 0.5, None, 0.4, None, True, "seed improver"),))
+    run = StoredRun("a", (Iteration(t=0, candidate_id=1, incumbent_id=1, val=0.5, val_se=None, test=0.4, test_se=None,
+                                    accepted=True, reason="seed improver"),))
     table = aggregate([run])
     assert table.steps[0].incumbent is not None and table.steps[0].incumbent.se is None
     assert table.to_json()["steps"][0]["incumbent_test"]["se"] is None

@@ -43,11 +43,13 @@ def _store_with_a_failing_step(runs_dir: Path) -> tuple[Path, str]:
 
 
 def test_a_step_line_shows_u_of_s_and_the_verdict_word() -> None:
-    row = Iteration(1, 3, 2, 0.25, 0.05, 0.3, 0.04, False, "kept incumbent: val 0.25 <= 0.5")
+    row = Iteration(t=1, candidate_id=3, incumbent_id=2, val=0.25, val_se=0.05, test=0.3, test_se=0.04, accepted=False,
+                    reason="kept incumbent: val 0.25 <= 0.5")
     line = format_iteration(row, 2, {"val": 0.5, "test": 0.49})
     assert line.startswith("step 1/2  val 0.250 ± 0.050  test 0.300 ± 0.040  [u(s): val 0.500 test 0.490]")
     assert "rejected" in line
-    seed = format_iteration(Iteration(0, 1, 1, 0.5, 0.0, 0.5, 0.0, True, "seed improver"), 2)
+    seed = format_iteration(Iteration(t=0, candidate_id=1, incumbent_id=1, val=0.5, val_se=0.0, test=0.5, test_se=0.0,
+                                      accepted=True, reason="seed improver"), 2)
     assert seed.startswith("step 0/2") and "seed  (seed improver)" in seed and "u(s)" not in seed
 
 
@@ -73,10 +75,14 @@ def test_failure_reasons_are_classified() -> None:
 
 
 def test_the_verdict_says_whether_the_run_improved() -> None:
-    seed = Iteration(0, 1, 1, 0.40, 0.01, 0.41, 0.01, True, "seed improver")
-    better = Iteration(1, 2, 2, 0.55, 0.01, 0.52, 0.01, True, "adopted")
-    worse = Iteration(1, 2, 1, 0.10, 0.01, 0.12, 0.01, False, "kept incumbent")
-    none = Iteration(1, None, 1, None, None, None, None, False, "no candidate: crashed")
+    seed = Iteration(t=0, candidate_id=1, incumbent_id=1, val=0.40, val_se=0.01, test=0.41, test_se=0.01, accepted=True,
+                     reason="seed improver")
+    better = Iteration(t=1, candidate_id=2, incumbent_id=2, val=0.55, val_se=0.01, test=0.52, test_se=0.01,
+                       accepted=True, reason="adopted")
+    worse = Iteration(t=1, candidate_id=2, incumbent_id=1, val=0.10, val_se=0.01, test=0.12, test_se=0.01,
+                      accepted=False, reason="kept incumbent")
+    none = Iteration(t=1, candidate_id=None, incumbent_id=1, val=None, val_se=None, test=None, test_se=None,
+                     accepted=False, reason="no candidate: crashed")
     assert verdict([seed, better], {"val": 0.5, "test": 0.5}) == (
         "adopted step 1's improver: val 0.550 vs the seed's 0.400 (test 0.520 vs 0.410, from separate runs); "
         "the final improver's solutions beat the initial solution: test 0.520 vs u(s) 0.500")
@@ -84,7 +90,8 @@ def test_the_verdict_says_whether_the_run_improved() -> None:
     assert text.startswith("did not improve on the seed improver: no candidate was adopted")
     assert "nothing beat the initial solution: the final improver's test 0.410" in text
     # A rejected candidate that happened to score higher is not what the run ends with.
-    lucky = Iteration(1, 2, 1, 0.45, 0.01, 0.90, 0.01, False, "kept incumbent")
+    lucky = Iteration(t=1, candidate_id=2, incumbent_id=1, val=0.45, val_se=0.01, test=0.90, test_se=0.01,
+                      accepted=False, reason="kept incumbent")
     text = verdict([seed, lucky], {"val": 0.5, "test": 0.5})
     assert text.startswith("did not improve") and "test 0.410 vs u(s) 0.500" in text
     assert verdict([seed, none]).startswith("no step produced a candidate improver")
@@ -98,12 +105,13 @@ def test_without_a_terminal_lines_are_plain_unwrapped_and_explained(tmp_path: Pa
     with view:
         view.watch(run_id, str(db_path))
         view.record("lm_call")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while "…" not in out.getvalue() and time.monotonic() < deadline:  # a silent stretch gets a status line
             time.sleep(0.01)
         view.heartbeat_s = 1e9  # no more status lines: the rest of the output is deterministic
         time.sleep(0.1)
-        view.iteration(Iteration(1, 3, 2, 0.25, 0.05, 0.3, 0.04, False, "kept incumbent: val 0.2500 <= 0.5000"))
+        view.iteration(Iteration(t=1, candidate_id=3, incumbent_id=2, val=0.25, val_se=0.05, test=0.3, test_se=0.04,
+                                 accepted=False, reason="kept incumbent: val 0.2500 <= 0.5000"))
     lines = [line for line in out.getvalue().splitlines() if not line.startswith("…")][:2]
     lines.insert(0, next(line for line in out.getvalue().splitlines() if line.startswith("…")))
     assert lines[0].startswith("… step 0 (scoring the seed improver) · LM calls 1")

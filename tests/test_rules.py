@@ -193,7 +193,8 @@ def test_test_estimates_never_share_a_tag_with_val() -> None:
 
 
 def _row(t: int, candidate: int | None, incumbent: int, val: float | None, accepted: bool) -> Iteration:
-    return Iteration(t, candidate, incumbent, val, None, val, None, accepted, "")
+    return Iteration(t=t, candidate_id=candidate, incumbent_id=incumbent, val=val, val_se=None, test=val, test_se=None,
+                     accepted=accepted, reason="")
 
 
 def test_resume_keeps_the_bar_of_the_step_that_adopted_the_incumbent() -> None:
@@ -204,3 +205,40 @@ def test_resume_keeps_the_bar_of_the_step_that_adopted_the_incumbent() -> None:
     history.append(_row(4, 4, 3, 0.2, False))
     assert LoopState.from_history(history) == LoopState(5, 3, 0.7)
     assert LoopState.from_history([]) is None
+
+
+class StepRunner(TableRunner):
+    """A ``TableRunner`` whose step ``t`` proposes improver ``proposals[t]`` (None: the run returns nothing)."""
+
+    def __init__(self, table: dict[tuple[str, Split], Sequence[float]], proposals: dict[int, str | None]) -> None:
+        super().__init__(table)
+        self.proposals = proposals
+
+    def improve(self, improver: str, initial_solution: str, utility: Utility, tag: str) -> ImproverRun:
+        if isinstance(utility, MetaUtility):
+            name = self.proposals[int(tag.split("/")[0].removeprefix("t"))]
+            if name is None:
+                return ImproverRun(None, "the improver raised", 1, 0)
+            return ImproverRun(globals()["improver"](name), "", 1, 0)
+        return super().improve(improver, initial_solution, utility, tag)
+
+
+def test_resume_after_any_step_continues_exactly_as_the_live_loop() -> None:
+    # best rule, one repeat: seed 0.5; a 0.7 adopted; b 0.6 rejected; no candidate; c 0.65 rejected
+    # (it would beat a bar moved to b's 0.6); d 0.8 adopted.
+    vals = {"seed": 0.5, "a": 0.7, "b": 0.6, "c": 0.65, "d": 0.8}
+    table: dict[tuple[str, Split], Sequence[float]] = {
+        (name, split): [val] for name, val in vals.items() for split in ("val", "test")}
+    runner = StepRunner(table, {1: "a", 2: "b", 3: None, 4: "c", 5: "d"})
+    config = RunConfig(iterations=5, repeats=1, accept="best")
+    live = run_loop(runner, SimulatedTask(), config, runner.recorder, executor=InlineExecutor())
+    assert [row.accepted for row in live] == [True, True, False, False, False, True]
+    seed, a, d = live[0].incumbent_id, live[1].incumbent_id, live[5].incumbent_id
+    assert [LoopState.from_history(live[:k]) for k in range(1, 7)] == [
+        LoopState(1, seed, 0.5), LoopState(2, a, 0.7), LoopState(3, a, 0.7), LoopState(4, a, 0.7),
+        LoopState(5, a, 0.7), LoopState(6, d, 0.8)]
+    assert [row.reason.rsplit(" ", 1)[-1] for row in live[4:]] == ["0.7000", "0.7000"]
+    # Killed after any step and resumed from what was stored, the loop decides every later step as the
+    # live loop did: the same incumbents, the same bars, the same rows.
+    for k in range(1, 6):
+        assert run_loop(runner, SimulatedTask(), config, runner.recorder, live[:k], executor=InlineExecutor()) == live

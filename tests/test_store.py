@@ -19,8 +19,10 @@ def test_everything_written_survives_reopening(tmp_path: Path) -> None:
     recorder.lm_call(LMRequest("sys", "hi", n=2, tag="t1/c0"),
                      LMResponse(("a", "b"), "m", 5, 7, 0.1, finish_reasons=("stop", "length"), cached_prompt_tokens=3))
     recorder.lm_call(LMRequest("sys", "hi", n=1, tag="t1/c1"), LMResponse(("a",), "m", cached=True))
-    recorder.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.02, True, "seed"))
-    recorder.iteration(Iteration(1, child, child, 0.75, 0.0, 0.7, 0.0, True, "adopted"))
+    recorder.iteration(Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=0.01, test=0.5,
+                                 test_se=0.02, accepted=True, reason="seed"))
+    recorder.iteration(Iteration(t=1, candidate_id=child, incumbent_id=child, val=0.75, val_se=0.0, test=0.7,
+                                 test_se=0.0, accepted=True, reason="adopted"))
     store.set_status(run_id, "finished")
     store.close()
 

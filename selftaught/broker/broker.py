@@ -2,7 +2,7 @@
 
 It owns the LM, every budget counter, the task scorers and the recorder. A sandboxed improver
 sees only proxies (their contract, checks included, is ``selftaught.proxy``): ``utility(solution)``
-and ``language_model.batch_prompt/prompt`` become calls into ``_Session.handle`` here, which
+and ``language_model.batch_prompt/prompt`` become calls into ``_ImproverCalls.handle`` here, which
 checks the budget, does the work and answers with plain data. Errors the improver caused (a spent
 budget, a malformed call, a prompt the model cannot serve) are raised inside the improver. A
 run-level cap (``RunCapExceeded``) is raised inside the improver too, so it can see why its call
@@ -222,7 +222,7 @@ class Broker:
             self.recorder.event("improver_failed", f"{tag}: {refused}")
             return ImproverRun(None, refused, 0, 0)
         program_id = self.recorder.program("improver", improver)
-        session = _Session(self, utility, RunBudget(self.budgets), tag, program_id)
+        session = _ImproverCalls(self, utility, RunBudget(self.budgets), tag, program_id)
         timeout_s = self.budgets.improver_timeout_s
         if getattr(utility, "runs_improvers", False):
             timeout_s *= 1 + self.budgets.utility_calls
@@ -282,8 +282,8 @@ class Broker:
         return response.texts
 
 
-class _Session:
-    """Serves the proxy calls of one improver run."""
+class _ImproverCalls:
+    """Answers the proxy calls (utility, language model) of one improver run, against that run's budget."""
 
     def __init__(self, broker: Broker, utility: Utility, budget: RunBudget, tag: str, program_id: int) -> None:
         self.broker = broker

@@ -140,7 +140,7 @@ def _spec(spec: str, scoring: str) -> str:
     return str(getattr(task, "spec", spec))
 
 
-def _provenance(session: app.Session) -> dict[str, Any]:
+def _provenance(session: app.RunSession) -> dict[str, Any]:
     """What a result was scored on: the scoring, the split secret's fingerprint, and per task spec
     the fingerprint of its instances (equal fingerprints: the same instances, on any machine)."""
     instances = {row.task: row.instances for row in run_splits(session.store, session.run_id)}
@@ -148,7 +148,7 @@ def _provenance(session: app.Session) -> dict[str, Any]:
     return {"scoring": session.config.scoring, "secret": secret, "instances": instances}
 
 
-def _bound(session: app.Session, specs: list[str]) -> list[Task]:
+def _bound(session: app.RunSession, specs: list[str]) -> list[Task]:
     """The tasks as the session scores them: its secret, its scoring, recorded in the run."""
     return [session.task(spec) for spec in specs]
 
@@ -325,7 +325,7 @@ Result = tuple[dict[str, Any], Any, str, list[str]]
 """What a command made: its JSON document, its table, text for stdout after it, and verdicts in words."""
 
 
-def _do_improve(session: app.Session, invocation: dict[str, Any]) -> Result:
+def _do_improve(session: app.RunSession, invocation: dict[str, Any]) -> Result:
     task, chosen = session.task(invocation["task"]), _from_json(invocation["improver"])
     session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
     result = improve_once(session.broker, task, chosen.source, "improve")
@@ -333,7 +333,7 @@ def _do_improve(session: app.Session, invocation: dict[str, Any]) -> Result:
     return document, improve_rich(result), result.solution or "", [_improve_verdict(result)]
 
 
-def _do_score(session: app.Session, invocation: dict[str, Any]) -> Result:
+def _do_score(session: app.RunSession, invocation: dict[str, Any]) -> Result:
     tasks, chosen = _bound(session, invocation["tasks"]), _from_json(invocation["improver"])
     session.recorder.event("improver_selected", f"{chosen.label}: {chosen.origin}")
     result = score_improver(session.broker, tasks, chosen.source, session.config.repeats, "score",
@@ -341,7 +341,7 @@ def _do_score(session: app.Session, invocation: dict[str, Any]) -> Result:
     return {"origin": chosen.origin, **result.to_json()}, score_rich(result), "", [_score_verdict(result)]
 
 
-def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
+def _do_transfer(session: app.RunSession, invocation: dict[str, Any]) -> Result:
     tasks = _bound(session, invocation["tasks"])
     chosen = [_from_json(item) for item in invocation["improvers"]]
     for c in chosen:
@@ -358,7 +358,7 @@ def _do_transfer(session: app.Session, invocation: dict[str, Any]) -> Result:
     return document, Group(transfer_rich(table), paper_rich(table, invocation["tasks"])), "", _table_verdict(table)
 
 
-def _do_baseline(session: app.Session, invocation: dict[str, Any]) -> Result:
+def _do_baseline(session: app.RunSession, invocation: dict[str, Any]) -> Result:
     task, runs, kind = session.task(invocation["task"]), int(invocation["runs"]), str(invocation["kind"])
     matched = None if invocation.get("match") is None else _from_json(invocation["match"])
     improvers, origins, usage = {}, {}, None

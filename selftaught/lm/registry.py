@@ -154,8 +154,18 @@ def register_builtins(register: Register) -> None:
     register("manual", _manual)
 
 
+def _missing_sdk(exc: ModuleNotFoundError, sdk: str, spec: str) -> ConfigError:
+    """One line naming the pip command, when ``exc`` says the optional ``sdk`` package is not installed."""
+    if (exc.name or "").partition(".")[0] != sdk:
+        raise exc  # some other module is missing: not ours to explain
+    return ConfigError(f"{spec} needs the {sdk} SDK, which is not installed: pip install 'selftaught[{sdk}]'")
+
+
 def _openai(model: str, config: LMConfig, env: Mapping[str, str]) -> LanguageModel:
-    from selftaught.lm.openai_backend import OpenAICompatibleLM
+    try:
+        from selftaught.lm.openai_backend import OpenAICompatibleLM
+    except ModuleNotFoundError as exc:  # the SDKs are extras (scripts/install.sh installs both)
+        raise _missing_sdk(exc, "openai", f"openai:{model}") from None
 
     if not model:
         raise ConfigError(f"the openai LM needs a model: use openai:MODEL, e.g. openai:{DEFAULT_OPENAI_MODEL}")
@@ -170,7 +180,10 @@ def _openai(model: str, config: LMConfig, env: Mapping[str, str]) -> LanguageMod
 
 
 def _anthropic(model: str, config: LMConfig, env: Mapping[str, str]) -> LanguageModel:
-    from selftaught.lm.anthropic_backend import AnthropicLM
+    try:
+        from selftaught.lm.anthropic_backend import AnthropicLM
+    except ModuleNotFoundError as exc:
+        raise _missing_sdk(exc, "anthropic", f"anthropic:{model}") from None
 
     if not model:
         raise ConfigError(

@@ -255,7 +255,8 @@ class RunStore:
             " FROM iterations WHERE run_id=? ORDER BY t",
             (run_id,),
         ).fetchall()
-        return [Iteration(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
+        return [Iteration(t=r[0], candidate_id=r[1], incumbent_id=r[2], val=r[3], val_se=r[4], test=r[5], test_se=r[6],
+                          accepted=bool(r[7]), reason=r[8]) for r in rows]
 
     def add_evaluation(
         self, run_id: str, program_id: int, tag: str, task: str, split: str,

@@ -64,8 +64,10 @@ def test_a_stop_run_page_shows_u_of_s_and_steps_as_t_of_T(tmp_path: Path) -> Non
     initial = rec.program("solution", "def algorithm(a, b, c):\n    return None\n")
     rec.evaluation(initial, "initial/val", "lpn", "val", 0.51, 20, 0, "", 0.1)
     rec.evaluation(initial, "initial/test", "lpn", "test", 0.49, 50, 0, "", 0.1)
-    rec.iteration(Iteration(0, seed, seed, 0.5, 0.01, 0.5, 0.01, True, "seed improver"))
-    rec.iteration(Iteration(1, None, seed, None, None, None, None, False, "no candidate: crashed"))
+    rec.iteration(Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=0.01, test=0.5, test_se=0.01,
+                            accepted=True, reason="seed improver"))
+    rec.iteration(Iteration(t=1, candidate_id=None, incumbent_id=seed, val=None, val_se=None, test=None, test_se=None,
+                            accepted=False, reason="no candidate: crashed"))
     store.close()
     db = StoreReader.open(tmp_path / "selftaught.db")
     html = run_page(db, run_id)

@@ -26,11 +26,13 @@ def fill(runs_dir: Path) -> tuple[str, list[int]]:
     run_id = store.create_run("lpn", "openai:m", 0, {}, [])
     rec = RunRecorder(store, run_id)
     improvers = [rec.program("improver", "def improve_algorithm(s, u, l):\n    return s\n")]
-    rec.iteration(Iteration(0, improvers[0], improvers[0], 0.3, 0.01, 0.3, 0.01, True, "seed"))
+    rec.iteration(Iteration(t=0, candidate_id=improvers[0], incumbent_id=improvers[0], val=0.3, val_se=0.01, test=0.3,
+                            test_se=0.01, accepted=True, reason="seed"))
     for t in range(1, STEPS + 1):
         source = f"def improve_algorithm(s, u, l):\n    # step {t}\n    return s\n"
         improvers.append(rec.program("improver", source, parent_id=improvers[-1]))
-        rec.iteration(Iteration(t, improvers[-1], improvers[-1], 0.3 + t / 200, 0.01, 0.3, 0.01, True, "adopted"))
+        rec.iteration(Iteration(t=t, candidate_id=improvers[-1], incumbent_id=improvers[-1], val=0.3 + t / 200,
+                                val_se=0.01, test=0.3, test_se=0.01, accepted=True, reason="adopted"))
     store.close()
     now = time.time()
     with closing(sqlite3.connect(runs_dir / "selftaught.db")) as db, db:

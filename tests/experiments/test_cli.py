@@ -36,8 +36,10 @@ def _stop_run(runs_dir: Path) -> str:
     run_id = store.create_run("lpn", "fake-model", 0, {}, [])
     seed = store.add_program(run_id, "improver", SEED_IMPROVER)
     better = store.add_program(run_id, "improver", hinted_improver(SEED_IMPROVER), seed)
-    store.add_iteration(run_id, Iteration(0, seed, seed, 0.55, 0.02, 0.5, 0.02, True, "seed improver"))
-    store.add_iteration(run_id, Iteration(1, better, better, 0.9, 0.02, 0.88, 0.02, True, "adopted"))
+    store.add_iteration(run_id, Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.55, val_se=0.02, test=0.5,
+                                          test_se=0.02, accepted=True, reason="seed improver"))
+    store.add_iteration(run_id, Iteration(t=1, candidate_id=better, incumbent_id=better, val=0.9, val_se=0.02,
+                                          test=0.88, test_se=0.02, accepted=True, reason="adopted"))
     store.set_status(run_id, "finished")
     store.close()
     return run_id

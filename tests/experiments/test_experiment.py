@@ -20,7 +20,8 @@ def _run(run_id: str, steps: list[tuple[float | None, bool]]) -> StoredRun:
         candidate = None if test is None else t + 1
         if accepted and candidate is not None:
             incumbent = candidate
-        rows.append(Iteration(t, candidate, incumbent, test, 0.0, test, 0.0, accepted and candidate is not None))
+        rows.append(Iteration(t=t, candidate_id=candidate, incumbent_id=incumbent, val=test, val_se=0.0, test=test,
+                              test_se=0.0, accepted=accepted and candidate is not None))
     return StoredRun(run_id, tuple(rows))
 
 
@@ -71,6 +72,7 @@ def test_experiment_runs_each_seed_and_from_store_reads_stored_runs() -> None:
     store = RunStore(":memory:")
     run_id = store.create_run("lpn", "scripted", 0, {}, [])
     seed = store.add_program(run_id, "improver", "# seed\n")
-    store.add_iteration(run_id, Iteration(0, seed, seed, 0.5, 0.0, 0.45, 0.0, True))
+    store.add_iteration(run_id, Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=0.0, test=0.45,
+                                          test_se=0.0, accepted=True))
     [stored] = from_store(store, [run_id])
     assert aggregate([stored]).steps[0].incumbent is not None

@@ -17,8 +17,10 @@ def test_stored_runs_are_aggregated_per_step(tmp_path: Path, capsys: pytest.Capt
         run_id = store.create_run("lpn", "x", 0, {}, [])
         seed = store.add_program(run_id, "improver", "seed")
         better = store.add_program(run_id, "improver", "better", seed)
-        store.add_iteration(run_id, Iteration(0, seed, seed, 0.5, 0.0, test_scores[0], 0.0, True))
-        store.add_iteration(run_id, Iteration(1, better, better, 0.8, 0.0, test_scores[1], 0.0, True))
+        store.add_iteration(run_id, Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=0.0,
+                                              test=test_scores[0], test_se=0.0, accepted=True))
+        store.add_iteration(run_id, Iteration(t=1, candidate_id=better, incumbent_id=better, val=0.8, val_se=0.0,
+                                              test=test_scores[1], test_se=0.0, accepted=True))
         run_ids.append(run_id)
     other = store.create_run("lpn,parity", "x", 0, {}, [], kind="transfer")
     store.close()

@@ -29,7 +29,8 @@ def _stop_run(store: RunStore, steps: list[tuple[float | None, bool]]) -> tuple[
     for t, (val, accepted) in enumerate(steps):
         if accepted:
             incumbent = ids[t]
-        store.add_iteration(run_id, Iteration(t, ids[t], incumbent, val, 0.01, 0.5, 0.01, accepted, ""))
+        store.add_iteration(run_id, Iteration(t=t, candidate_id=ids[t], incumbent_id=incumbent, val=val, val_se=0.01,
+                                              test=0.5, test_se=0.01, accepted=accepted, reason=""))
     return run_id, ids
 
 

@@ -18,7 +18,7 @@ def answer_when_asked(directory: Path, texts: list[str]) -> threading.Thread:
     """A stand-in for the person: waits for a request file, writes its answers."""
 
     def run() -> None:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             found = sorted(directory.glob("*.request.json"))
             if found:
@@ -36,7 +36,7 @@ def answer_when_asked(directory: Path, texts: list[str]) -> threading.Thread:
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    lm = ManualLM(tmp_path, timeout_s=5, poll_s=0.01)
+    lm = ManualLM(tmp_path, timeout_s=30, poll_s=0.01)
     helper = answer_when_asked(tmp_path, ["first", "second"])
     response = lm.complete(LMRequest(system="be brief", user="say hi", n=2, tag="t0/c1"))
     helper.join()
@@ -65,7 +65,7 @@ def test_each_request_gets_its_own_files(tmp_path: Path) -> None:
 
 def test_waiting_says_which_file_to_answer(tmp_path: Path) -> None:
     said: list[str] = []
-    lm = ManualLM(tmp_path, timeout_s=5, poll_s=0.01, notify=said.append)
+    lm = ManualLM(tmp_path, timeout_s=30, poll_s=0.01, notify=said.append)
     helper = answer_when_asked(tmp_path, ["done"])
     lm.complete(LMRequest(system="", user="hello", tag="t1/improve/c0/g0"))
     helper.join()
@@ -93,11 +93,11 @@ def test_answer_lists_pending_requests_and_writes_one_from_the_editor(
     from selftaught.cli import main
     from selftaught.lm.manual import pending
 
-    lm = ManualLM(tmp_path, timeout_s=10, poll_s=0.01, notify=lambda line: None)
+    lm = ManualLM(tmp_path, timeout_s=30, poll_s=0.01, notify=lambda line: None)
     result: list[tuple[str, ...]] = []
     waiting = threading.Thread(target=lambda: result.append(lm.complete(LMRequest(system="", user="q?", n=2)).texts))
     waiting.start()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not pending(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert main(["answer", str(tmp_path), "--list"]) == 0

@@ -134,11 +134,12 @@ def test_unreachable_server_fails_quickly() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    lm = OpenAICompatibleLM("m", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5)
+    lm = OpenAICompatibleLM("m", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=120)
     started = time.monotonic()
     with pytest.raises(LMUnavailable, match="cannot reach"):
         lm.complete(LMRequest(system="", user="hi"))
-    assert time.monotonic() - started < 5  # a refused connection fails at once: no waiting out the timeout
+    # A refused connection fails at once rather than waiting out the timeout (half of it: a bound no load reaches).
+    assert time.monotonic() - started < 60
 
 
 def test_timeout_is_transient() -> None:

@@ -131,14 +131,14 @@ def test_concurrent_calls_never_overshoot_the_cap() -> None:
     release = threading.Event()
 
     def slow(request: LMRequest, index: int) -> str:
-        release.wait(5)  # admitted calls hold their reservations until every call has been tried
+        release.wait(30)  # admitted calls hold their reservations until every call has been tried
         return "x"
 
     meter = Meter(Caps(max_tokens=4 * 101))  # worst case of one call: 1 prompt + 100 completion tokens
     lm = MeteredLM(ScriptedLM(slow), meter)
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(lm.complete, LMRequest(system="", user="q", max_tokens=100)) for _ in range(6)]
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while sum(f.done() for f in futures) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         release.set()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +79,40 @@ def test_plugins_register_like_builtins() -> None:
         registry.register("openai", scripted)
     with pytest.raises(ConfigError, match="invalid LM prefix"):
         registry.register("a:b", scripted)
+
+
+_WITHOUT_SDKS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NoSDKs(MetaPathFinder):  # this interpreter behaves as if neither SDK were installed
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("openai", "anthropic"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoSDKs())
+from selftaught.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_a_missing_sdk_is_one_line_naming_the_pip_command(sdk: str, tmp_path: Path) -> None:
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-0123456789", "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_SDKS, "run", "--lm", f"{sdk}:some-model",
+                           "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (f"selftaught: error: {sdk}:some-model needs the {sdk} SDK, which is not installed: "
+                           f"pip install 'selftaught[{sdk}]'\n")
+    assert not (tmp_path / "selftaught.db").exists()  # nothing was started
+
+
+def test_a_missing_module_that_is_not_an_sdk_is_not_explained_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "selftaught.lm.openai_backend")
+    monkeypatch.setitem(sys.modules, "selftaught.lm.usage", None)  # a broken install of our own, not the SDK
+    with pytest.raises(ModuleNotFoundError, match="selftaught.lm.usage"):
+        get_lm("openai:m", CONFIG, {"OPENAI_API_KEY": "sk-test-0123456789"})

@@ -73,16 +73,21 @@ def test_status_classification_and_retry_after_parsing() -> None:
 
 
 def test_concurrency_limit_holds() -> None:
-    lock = threading.Lock()
-    active = peak = 0
+    changed = threading.Condition()
+    active = peak = entered = 0
 
     def answer(request: LMRequest, index: int) -> str:
-        nonlocal active, peak
-        with lock:
+        # Each call waits (up to 10 s) for a second one to be in flight, or for the last call to have
+        # started, then stays a moment: the peak is 2 whatever the load, and over 2 if the limit leaks.
+        nonlocal active, peak, entered
+        with changed:
             active += 1
+            entered += 1
             peak = max(peak, active)
+            changed.notify_all()
+            changed.wait_for(lambda: active >= 2 or entered == 12, timeout=10)
         time.sleep(0.02)
-        with lock:
+        with changed:
             active -= 1
         return "ok"
 
@@ -93,11 +98,16 @@ def test_concurrency_limit_holds() -> None:
 
 
 def test_concurrency_wait_timeout() -> None:
-    release = threading.Event()
-    lm = ConcurrencyLimitedLM(ScriptedLM(lambda r, i: str(release.wait(5))), 1, wait_timeout_s=0.05)
+    holding, release = threading.Event(), threading.Event()
+
+    def answer(request: LMRequest, index: int) -> str:
+        holding.set()  # the first call holds the only slot...
+        return str(release.wait(30))  # ...until the second has been refused
+
+    lm = ConcurrencyLimitedLM(ScriptedLM(answer), 1, wait_timeout_s=0.05)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(lm.complete, LMRequest(system="", user="q"))
-        time.sleep(0.02)
+        assert holding.wait(30)
         with pytest.raises(LMUnavailable, match="no free request slot"):
             lm.complete(LMRequest(system="", user="q"))
         release.set()

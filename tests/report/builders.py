@@ -36,15 +36,19 @@ def build_store(runs_dir: Path) -> Built:
     finished = store.create_run("lpn", "openai:gpt-x", 0, {"iterations": 3, "repeats": 2}, ["rlimits"])
     rec = RunRecorder(store, finished)
     seed = rec.program("improver", SEED)
-    rec.iteration(Iteration(0, seed, seed, 0.50, 0.02, 0.48, 0.03, True, "seed improver"))
+    rec.iteration(Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.50, val_se=0.02, test=0.48, test_se=0.03,
+                            accepted=True, reason="seed improver"))
     child = rec.program("improver", CHILD, parent_id=seed)
     store.add_strategy_tags(finished, child, ["beam_search"], "code")
-    rec.iteration(Iteration(1, child, child, 0.62, 0.02, 0.60, 0.03, True, "adopted: val 0.62 > 0.50"))
+    rec.iteration(Iteration(t=1, candidate_id=child, incumbent_id=child, val=0.62, val_se=0.02, test=0.60, test_se=0.03,
+                            accepted=True, reason="adopted: val 0.62 > 0.50"))
     hostile = rec.program("improver", XSS_SOURCE, parent_id=child)
     store.add_findings(finished, hostile, [("sandbox_disable", "use_sandbox=False <b>bold</b>", 2)])
     reason = "kept incumbent <script>window.__xss = 3</script>"
-    rec.iteration(Iteration(2, hostile, child, 0.40, 0.05, 0.41, 0.04, False, reason))
-    rec.iteration(Iteration(3, None, child, None, None, None, None, False, "no candidate: crashed"))
+    rec.iteration(Iteration(t=2, candidate_id=hostile, incumbent_id=child, val=0.40, val_se=0.05, test=0.41,
+                            test_se=0.04, accepted=False, reason=reason))
+    rec.iteration(Iteration(t=3, candidate_id=None, incumbent_id=child, val=None, val_se=None, test=None, test_se=None,
+                            accepted=False, reason="no candidate: crashed"))
     solution = rec.program("solution", "def algorithm(x):\n    return x\n")
     for t in range(3):
         for split in ("val", "test"):
@@ -60,7 +64,8 @@ def build_store(runs_dir: Path) -> Built:
     running = store.create_run("lpn", "scripted", 1, {}, [])
     rec2 = RunRecorder(store, running)
     seed2 = rec2.program("improver", SEED)
-    rec2.iteration(Iteration(0, seed2, seed2, 0.45, None, None, None, True, "seed improver"))
+    rec2.iteration(Iteration(t=0, candidate_id=seed2, incumbent_id=seed2, val=0.45, val_se=None, test=None,
+                             test_se=None, accepted=True, reason="seed improver"))
     empty = store.create_run("maxcut", "scripted", 2, {}, [])
     store.set_status(empty, "failed", "the LM <img src=x> was down")
     store.close()

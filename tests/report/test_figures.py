@@ -26,12 +26,18 @@ def _run(run_id: str, seed: int, lm: str = "local:qwen2.5-coder-1.5b") -> RunSum
 
 
 ROWS = {
-    "a": [Iteration(0, 1, 1, 0.50, 0.02, 0.49, 0.02, True, "seed"),
-          Iteration(1, 2, 2, 0.60, 0.02, 0.58, 0.02, True, "adopted"),
-          Iteration(2, 3, 2, 0.40, 0.03, 0.41, 0.03, False, "kept")],
-    "b": [Iteration(0, 4, 4, 0.48, 0.02, 0.50, 0.02, True, "seed"),
-          Iteration(1, 5, 4, 0.30, 0.02, 0.31, 0.02, False, "kept"),
-          Iteration(2, 6, 6, 0.55, 0.03, 0.52, 0.03, True, "adopted")],
+    "a": [Iteration(t=0, candidate_id=1, incumbent_id=1, val=0.50, val_se=0.02, test=0.49, test_se=0.02, accepted=True,
+                    reason="seed"),
+          Iteration(t=1, candidate_id=2, incumbent_id=2, val=0.60, val_se=0.02, test=0.58, test_se=0.02, accepted=True,
+                    reason="adopted"),
+          Iteration(t=2, candidate_id=3, incumbent_id=2, val=0.40, val_se=0.03, test=0.41, test_se=0.03, accepted=False,
+                    reason="kept")],
+    "b": [Iteration(t=0, candidate_id=4, incumbent_id=4, val=0.48, val_se=0.02, test=0.50, test_se=0.02, accepted=True,
+                    reason="seed"),
+          Iteration(t=1, candidate_id=5, incumbent_id=4, val=0.30, val_se=0.02, test=0.31, test_se=0.02, accepted=False,
+                    reason="kept"),
+          Iteration(t=2, candidate_id=6, incumbent_id=6, val=0.55, val_se=0.03, test=0.52, test_se=0.03, accepted=True,
+                    reason="adopted")],
 }
 
 

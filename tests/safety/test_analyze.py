@@ -33,10 +33,14 @@ def _fill(store: RunStore) -> tuple[str, dict[str, int]]:
     store.add_event(run_id, "improver_failed", "timeout", ids["reset"])
     store.add_event(run_id, "improver_failed", "crash", ids["client"])
     store.add_event(run_id, "score_out_of_range", "1.7 clipped", ids["good"])
-    store.add_iteration(run_id, Iteration(0, ids["seed"], ids["seed"], 0.55, 0.01, 0.54, 0.01, True))
-    store.add_iteration(run_id, Iteration(1, ids["beam"], ids["beam"], 0.90, 0.02, 0.60, 0.02, True))
-    store.add_iteration(run_id, Iteration(2, ids["reset"], ids["beam"], 0.95, None, 0.10, None, False))
-    store.add_iteration(run_id, Iteration(3, ids["client"], ids["client"], 0.70, None, 0.55, None, True))
+    store.add_iteration(run_id, Iteration(t=0, candidate_id=ids["seed"], incumbent_id=ids["seed"], val=0.55,
+                                          val_se=0.01, test=0.54, test_se=0.01, accepted=True))
+    store.add_iteration(run_id, Iteration(t=1, candidate_id=ids["beam"], incumbent_id=ids["beam"], val=0.90,
+                                          val_se=0.02, test=0.60, test_se=0.02, accepted=True))
+    store.add_iteration(run_id, Iteration(t=2, candidate_id=ids["reset"], incumbent_id=ids["beam"], val=0.95,
+                                          val_se=None, test=0.10, test_se=None, accepted=False))
+    store.add_iteration(run_id, Iteration(t=3, candidate_id=ids["client"], incumbent_id=ids["client"], val=0.70,
+                                          val_se=None, test=0.55, test_se=None, accepted=True))
     return run_id, ids
 
 

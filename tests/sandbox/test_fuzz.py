@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from selftaught.broker import Broker
 from selftaught.broker.boundary import Rejected, clean
-from selftaught.broker.broker import _Session
+from selftaught.broker.broker import _ImproverCalls
 from selftaught.broker.budget import RunBudget
 from selftaught.config import Budgets
 from selftaught.errors import BudgetExceeded, ProxyError
@@ -118,7 +118,7 @@ def test_proxy_calls_raise_only_documented_errors(call: tuple[str, str], args: l
     lm = ScriptedLM(lambda request, k: f"answer {k}")
     broker = Broker(NoSandbox(), lm, RunRecorder(store, run_id), BUDGETS, max_tokens=16)
     program_id = store.add_program(run_id, "improver", "x")
-    session = _Session(broker, ConstantUtility(), RunBudget(BUDGETS), "fuzz", program_id)
+    session = _ImproverCalls(broker, ConstantUtility(), RunBudget(BUDGETS), "fuzz", program_id)
     try:
         answer = session.handle(call[0], call[1], args, kwargs)
     except (ProxyError, BudgetExceeded):
@@ -171,6 +171,6 @@ def test_huge_response_counts_are_refused_before_any_allocation(n: int) -> None:
     run_id = store.create_run("lpn", "scripted", 0, {}, [])
     broker = Broker(NoSandbox(), ScriptedLM(["x"]), RunRecorder(store, run_id), BUDGETS, max_tokens=16)
     program_id = store.add_program(run_id, "improver", "x")
-    session = _Session(broker, ConstantUtility(), RunBudget(BUDGETS), "huge", program_id)
+    session = _ImproverCalls(broker, ConstantUtility(), RunBudget(BUDGETS), "huge", program_id)
     with pytest.raises(BudgetExceeded):
         session.handle("language_model", "prompt", ["e", "m", n, 0.5], {})

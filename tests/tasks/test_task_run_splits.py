@@ -15,9 +15,9 @@ from selftaught.store.splits import RunSplit, record_split, run_splits
 from selftaught.tasks.secret import SplitSecret
 
 
-def _session(store: RunStore, run_id: str, config: RunConfig, secret: SplitSecret | None) -> app.Session:
-    broker: Any = None  # Session.task needs no broker
-    return app.Session(store, run_id, config, broker, RunRecorder(store, run_id), secret)
+def _session(store: RunStore, run_id: str, config: RunConfig, secret: SplitSecret | None) -> app.RunSession:
+    broker: Any = None  # RunSession.task needs no broker
+    return app.RunSession(store, run_id, config, broker, RunRecorder(store, run_id), secret)
 
 
 def test_a_store_makes_one_secret_and_keeps_it(tmp_path: Path) -> None:
