@@ -232,7 +232,7 @@ class Score:
 # --- the loop --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Iteration:
     """One step of the STOP loop (t = 0 scores the seed improver).
 

@@ -68,7 +68,8 @@ def test_it_reads_a_store_another_process_is_writing(tmp_path: Path) -> None:
     store = RunStore.in_dir(tmp_path)
     run_id = store.create_run("lpn", "x", 0, {}, [])
     seed = RunRecorder(store, run_id).program("improver", "a")
-    store.add_iteration(run_id, Iteration(0, seed, seed, 0.5, None, None, None, True, "seed"))
+    store.add_iteration(run_id, Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=None, test=None,
+                                          test_se=None, accepted=True, reason="seed"))
     store.close()
     db_path = tmp_path / "selftaught.db"
     env = {**os.environ, "PYTHONPATH": str(Path(selftaught.__file__).parent.parent)}

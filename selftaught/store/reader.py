@@ -160,7 +160,8 @@ class StoreReader(PagedReads):
             " FROM iterations WHERE run_id=? ORDER BY t",
             (run_id,),
         )
-        return [IterationRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
+        return [IterationRow(t=r[0], candidate_id=r[1], incumbent_id=r[2], val=r[3], val_se=r[4], test=r[5],
+                             test_se=r[6], accepted=bool(r[7]), reason=r[8]) for r in rows]
 
     def initial_scores(self, run_id: str, tag_prefix: str = "initial") -> dict[str, float]:
         """u(s), the task's initial solution's score, per split, as recorded under ``<tag_prefix>/<split>``

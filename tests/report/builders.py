@@ -102,12 +102,14 @@ def build_hostile_store(runs_dir: Path) -> HostileBuilt:
     stop = store.create_run(HOSTILE, HOSTILE, 0, {"iterations": 2, HOSTILE: HOSTILE + SURROGATE}, [HOSTILE])
     rec = RunRecorder(store, stop)
     seed = rec.program("improver", f"def improve_algorithm(s, u, lm):\n    return s  # {HOSTILE}\n")
-    rec.iteration(Iteration(0, seed, seed, 0.5, 0.02, 0.5, 0.02, True, HOSTILE))
+    rec.iteration(Iteration(t=0, candidate_id=seed, incumbent_id=seed, val=0.5, val_se=0.02, test=0.5,
+                            test_se=0.02, accepted=True, reason=HOSTILE))
     child = rec.program("improver", f"def improve_algorithm(s, u, lm):\n    '''{HOSTILE}{SURROGATE}'''\n    return s\n",
                         parent_id=seed)
     store.add_findings(stop, child, [(HOSTILE, HOSTILE, 2)])
     store.add_strategy_tags(stop, child, [HOSTILE], HOSTILE)
-    rec.iteration(Iteration(1, child, seed, 0.4, 0.02, 0.4, 0.02, False, HOSTILE))
+    rec.iteration(Iteration(t=1, candidate_id=child, incumbent_id=seed, val=0.4, val_se=0.02, test=0.4,
+                            test_se=0.02, accepted=False, reason=HOSTILE))
     solution = rec.program("solution", f"def algorithm(x):\n    return {HOSTILE!r}\n")
     rec.evaluation(solution, f"t1/eval/r0/{HOSTILE}", HOSTILE, HOSTILE, 0.5, 3, 1, HOSTILE + SURROGATE, 0.1)
     rec.event(HOSTILE, HOSTILE + SURROGATE, child)
