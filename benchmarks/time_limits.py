@@ -81,7 +81,7 @@ def main() -> int:
                 hog.kill()
                 hog.wait()
     medians = {name: statistics.median(values) for name, values in times.items()}
-    result = {
+    result: dict[str, Any] = {
         "machine": info,
         "reps": REPS,
         "median_s": medians,
