@@ -21,7 +21,7 @@ alternating for ``--passes`` passes; the median pass is reported.
 Targets (issue 17): full sandbox median <= 1.5x the write-and-import pattern for both candidates;
 >= 450 numpy evaluations/s with 2 workers on 2 cores. The result says whether each was met.
 
-Run: .venv/bin/python benchmarks/sandbox_overhead.py            (about 1 minute on 2 cores)
+Run: .venv/bin/python benchmarks/sandbox_overhead.py            (1-2 minutes on 2 shared cores)
      .venv/bin/python benchmarks/sandbox_overhead.py --quick    (about half a minute)
      options: --rounds N --reps N --passes N --seconds S --seed N
 Writes benchmarks/results/sandbox_overhead.md and .json (raw samples included), with the machine's
