@@ -87,7 +87,7 @@ def main() -> None:
         "they adopt and what it costs: the test estimate adds "
         f"{REPEATS} runs per step to the val runs counted here.",
         "",
-        f"Simulation time: {elapsed:.0f} s. Run: `.venv/bin/python benchmarks/acceptance.py`",
+        f"Simulation time: {elapsed:.0f} s.",
     ]
     write("acceptance", report, "\n".join(lines) + "\n")
 

@@ -3,20 +3,18 @@
 The run is the one ``tests/dashboard/test_scale.py`` builds (the test checks every page renders;
 this times them). Each page is fetched ``ROUNDS`` times over loopback; the median and the slowest
 are reported, with the target of 2 s per page. Writes benchmarks/results/dashboard_pages.json and
-.md, with the git commit and the command that produced them.
+.md (with the git commit and the command, as every benchmark's result does).
 Run: .venv/bin/python benchmarks/dashboard_pages.py   (a few seconds, most of them filling the store)
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, machine, machine_line, median, write
+from _common import machine, machine_line, median, write
 
 from tests.dashboard.conftest import fetch, serve_in_thread
 from tests.dashboard.test_scale import EVALUATIONS, LM_CALLS, fill, page_paths
@@ -25,23 +23,9 @@ ROUNDS = 5
 TARGET_S = 2.0
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "selftaught"], cwd=ROOT, capture_output=True, text=True,
-                           check=False).stdout.strip()
-    return (done.stdout.strip() or "unknown") + (" (selftaught/ modified)" if dirty else "")
-
-
-def script_path() -> str:
-    script = Path(sys.argv[0]).resolve()
-    return str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else script.name
-
-
 def main() -> None:
-    report: dict[str, Any] = {"machine": machine(), "commit": commit(),
-                              "command": " ".join([".venv/bin/python", script_path(), *sys.argv[1:]]),
-                              "evaluations": EVALUATIONS, "lm_calls": LM_CALLS, "rounds": ROUNDS, "pages": {}}
+    report: dict[str, Any] = {"machine": machine(), "evaluations": EVALUATIONS, "lm_calls": LM_CALLS,
+                              "rounds": ROUNDS, "pages": {}}
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = Path(tmp)
         run_id, improvers = fill(runs_dir)
@@ -66,8 +50,8 @@ def main() -> None:
     rows = "\n".join(f"| `{path}` | {page['median_s'] * 1000:.0f} | {page['max_s'] * 1000:.0f} |"
                      for path, page in report["pages"].items())
     markdown = (f"# Dashboard pages of a big run\n\n{EVALUATIONS:,} evaluations, {LM_CALLS:,} LM calls, "
-                f"{ROUNDS} fetches per page; target {TARGET_S:g} s per page. Commit {report['commit']}; "
-                f"`{report['command']}`.\n\n| page | median ms | slowest ms |\n|---|---|---|\n{rows}\n\n"
+                f"{ROUNDS} fetches per page; target {TARGET_S:g} s per page.\n\n"
+                f"| page | median ms | slowest ms |\n|---|---|---|\n{rows}\n\n"
                 f"Slowest fetch: {slowest:.3f} s ({'within' if slowest <= TARGET_S else 'OVER'} the target).\n\n"
                 f"{machine_line(report['machine'])}\n")
     write("dashboard_pages", report, markdown)

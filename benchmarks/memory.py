@@ -167,8 +167,6 @@ def markdown(r: dict[str, Any]) -> str:
         "through the same `RunRecorder` and `RunCache` calls the broker makes. The real run gives the "
         "fixed cost of a live broker (SDK, sandbox pool, threads).",
         "",
-        "Run: `.venv/bin/python benchmarks/memory.py`",
-        "",
     ])
 
 

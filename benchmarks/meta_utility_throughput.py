@@ -148,8 +148,6 @@ def markdown(r: dict[str, Any]) -> str:
         "compete for the same cores, so it cannot beat the local pool here; with 4 workers on 2 cores both "
         "oversubscribe. Ray pays off when the actors sit on other machines' cores.",
         "",
-        "Run: `.venv/bin/python benchmarks/meta_utility_throughput.py`",
-        "",
     ]
     return "\n".join(lines)
 

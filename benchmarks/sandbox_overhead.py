@@ -1,170 +1,281 @@
-"""Per-evaluation overhead of the sandbox, and its throughput with two workers.
+"""What one candidate evaluation costs in selftaught's sandbox, side by side with the ways peers
+evaluate candidates, and the sandbox's throughput with 1 and 2 workers.
 
-Methods, interleaved in one loop so that load on this shared machine hits each equally:
-  in-process  exec the candidate and call it in this process (no isolation; the floor)
-  cold        ``python -c`` subprocess per evaluation (no warm state; what naive harnesses do)
-  sandbox     ForkServerSandbox with every layer this host offers (bubblewrap included)
-  sandbox-l0  ForkServerSandbox with bubblewrap disabled
-for a trivial candidate and one that uses numpy. Overhead = method median - in-process median.
-Throughput: numpy-using evaluations per second through a 2-worker sandbox, 8 caller threads.
-Writes benchmarks/results/sandbox_overhead.json and .md. Run: .venv/bin/python benchmarks/sandbox_overhead.py
+Methods (``_eval_methods.DESCRIPTIONS``): selftaught's full sandbox, the same without bubblewrap,
+the same without a cgroup per job (``sandbox.job_cgroups = false``), the unisolated peers'
+pattern (write the candidate to a file and import it in-process, as the paper's code and
+OpenEvolve's evaluator do: the reference every ratio is taken to), a bare
+compile-exec-call in-process, a fresh ``python evaluate.py`` per candidate (ShinkaEvolve-style)
+and a cold ``python -c``; each with a trivial candidate and one that imports numpy.
+
+How: each method lives in its own long-lived agent process (``--agent METHOD``), started and
+warmed up before the clock starts (its first calls are reported apart: they show in-process
+imports). Every round sends each (method, candidate) pair ``--reps`` evaluations (one for the two
+methods that start an interpreter per candidate), in a freshly shuffled order, so the machine's
+load hits every method alike; one sample times one evaluation inside the agent. Reported per
+method and candidate: median, p10-p90, the ratio of its median to the reference's median, and the
+p10-p90 of the same ratio taken round by round. Then throughput: numpy-candidate evaluations per
+second through a full sandbox with 1 and with 2 workers (4 caller threads per worker), the two
+alternating for ``--passes`` passes; the median pass is reported.
+
+Targets (issue 17): full sandbox median <= 1.5x the write-and-import pattern for both candidates;
+>= 450 numpy evaluations/s with 2 workers on 2 cores. The result says whether each was met.
+
+Run: .venv/bin/python benchmarks/sandbox_overhead.py            (1-2 minutes on 2 shared cores)
+     .venv/bin/python benchmarks/sandbox_overhead.py --quick    (about half a minute)
+     options: --rounds N --reps N --passes N --seconds S --seed N
+Writes benchmarks/results/sandbox_overhead.md and .json (raw samples included), with the machine's
+load before and after, the git commit and this command.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import statistics
+import random
+import select
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from selftaught.config import SandboxConfig
-from selftaught.records import Job
-from selftaught.sandbox import ForkServerSandbox
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's selftaught, also in the agents
+    sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine as common_machine  # noqa: E402
+from _eval_methods import CANDIDATES, DESCRIPTIONS, SPAWNING, agent  # noqa: E402
 
-CANDIDATES = {
-    "trivial": "def f():\n    return sum(range(10))\n",
-    "numpy": "import numpy as np\ndef f():\n    return float(np.arange(10).sum())\n",
-}
-WARM_REPS = 150
-COLD_REPS = 25
-RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = ("sandbox", "sandbox-no-bwrap", "sandbox-no-cgroups", "write-import", "exec-call", "subprocess", "cold")
+REFERENCE = "write-import"
+TARGET_RATIO = 1.5
+TARGET_PER_SECOND = 450.0
+WORKERS = (1, 2)
+THREADS_PER_WORKER = 4
 
 
-def machine() -> dict[str, Any]:
-    return {**common_machine(), "load_average_at_start": os.getloadavg()}
+class Agent:
+    """One method's long-lived process, spoken to a line at a time."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.process = subprocess.Popen([sys.executable, __file__, "--agent", method], cwd=ROOT, text=True,
+                                        bufsize=1, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def ask(self, line: str | None = None, timeout_s: float = 300.0) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if line is not None:
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+        if not select.select([self.process.stdout], [], [], timeout_s)[0]:
+            raise RuntimeError(f"agent {self.method} gave no answer in {timeout_s:.0f} s")
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"agent {self.method} exited (rc {self.process.wait()}); its stderr is above")
+        reply: dict[str, Any] = json.loads(answer)
+        return reply
+
+    def close(self) -> None:
+        try:
+            if self.process.poll() is None and self.process.stdin is not None:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
 
 
-def in_process(source: str) -> Callable[[], Any]:
-    def run() -> Any:
-        namespace: dict[str, Any] = {}
-        exec(compile(source, "<candidate>", "exec"), namespace)
-        return namespace["f"]()
-
-    return run
-
-
-def cold(source: str) -> Callable[[], Any]:
-    code = source + "print(f())\n"
-
-    def run() -> Any:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
-                              env={"OPENBLAS_NUM_THREADS": "1"}).stdout
-
-    return run
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def sandboxed(box: ForkServerSandbox, source: str) -> Callable[[], Any]:
-    job = Job(source=source, entry="f", calls=((),), call_timeout_s=10)
-
-    def run() -> Any:
-        outcome = box.run(job)
-        assert outcome.ok, outcome.reason
-        return outcome.results[0].value
-
-    return run
+def spread(values: list[float], scale: float = 1.0) -> dict[str, float]:
+    return {"median": quantile(values, 0.5) * scale, "p10": quantile(values, 0.1) * scale,
+            "p90": quantile(values, 0.9) * scale, "n": len(values)}
 
 
-def summary(times: list[float]) -> dict[str, float]:
-    ordered = sorted(times)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"median_ms": statistics.median(ordered) * 1000, "p10_ms": pick(0.1), "p90_ms": pick(0.9),
-            "n": len(ordered)}
-
-
-def interleaved(methods: dict[str, Callable[[], Any]], cold_methods: set[str]) -> dict[str, dict[str, float]]:
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for method in methods.values():
-        method()  # warm-up
-    for rep in range(WARM_REPS):
-        for name, method in methods.items():
-            if name in cold_methods and rep % (WARM_REPS // COLD_REPS) != 0:
-                continue
-            started = time.perf_counter()
-            method()
-            times[name].append(time.perf_counter() - started)
-    return {name: summary(values) for name, values in times.items()}
-
-
-def throughput(box: ForkServerSandbox, seconds: float = 4.0, threads: int = 8) -> dict[str, float]:
-    job = Job(source=CANDIDATES["numpy"], entry="f", calls=((),), call_timeout_s=10)
-    count = [0] * threads
-    stop = time.monotonic() + seconds
-
-    def loop(i: int) -> None:
-        while time.monotonic() < stop:
-            assert box.run(job).ok
-            count[i] += 1
-
+def interleave(agents: dict[str, Agent], rounds: int, reps: int, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    samples: dict[str, dict[str, list[list[float]]]] = {m: {c: [] for c in CANDIDATES} for m in agents}
     started = time.monotonic()
-    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.monotonic() - started
-    return {"evaluations": sum(count), "seconds": elapsed, "per_second": sum(count) / elapsed,
-            "threads": threads, "workers": 2}
+    for round_ in range(rounds):
+        order = [(m, c) for m in agents for c in CANDIDATES for _ in range(1 if m in SPAWNING else reps)]
+        rng.shuffle(order)
+        for method in samples:
+            for candidate in CANDIDATES:
+                samples[method][candidate].append([])
+        for method, candidate in order:
+            answer = agents[method].ask(candidate)
+            if not answer["ok"]:
+                raise RuntimeError(f"{method} returned a wrong value for the {candidate} candidate")
+            samples[method][candidate][-1].append(answer["s"])
+        if round_ % 10 == 9:
+            print(f"round {round_ + 1}/{rounds}, {time.monotonic() - started:.0f} s", flush=True)
+    return {"samples_s_by_round": samples, "seconds": time.monotonic() - started}
 
 
-def main() -> None:
-    config = SandboxConfig(workers=2)
-    full = ForkServerSandbox(config)
-    plain = ForkServerSandbox(config, bubblewrap=False)
-    report: dict[str, Any] = {"machine": machine(), "layers": {"sandbox": full.layers, "sandbox-l0": plain.layers},
-                              "candidates": {}}
+def summarize(samples: dict[str, dict[str, list[list[float]]]]) -> dict[str, dict[str, Any]]:
+    stats: dict[str, dict[str, Any]] = {}
+    for method, by_candidate in samples.items():
+        stats[method] = {}
+        for candidate, by_round in by_candidate.items():
+            flat = [s for round_ in by_round for s in round_]
+            ms = spread(flat, 1000)
+            reference = [s for round_ in samples[REFERENCE][candidate] for s in round_]
+            ms["ratio"] = quantile(flat, 0.5) / quantile(reference, 0.5)
+            per_round = [quantile(mine, 0.5) / quantile(ref, 0.5)
+                         for mine, ref in zip(by_round, samples[REFERENCE][candidate], strict=True)]
+            ms["ratio_by_round_p10"] = quantile(per_round, 0.1)
+            ms["ratio_by_round_p90"] = quantile(per_round, 0.9)
+            stats[method][candidate] = ms
+    return stats
+
+
+def throughput(passes: int, seconds: float) -> dict[str, Any]:
+    agents = {w: Agent(f"throughput-{w}") for w in WORKERS}
     try:
-        for name, source in CANDIDATES.items():
-            methods = {"in-process": in_process(source), "cold": cold(source),
-                       "sandbox": sandboxed(full, source), "sandbox-l0": sandboxed(plain, source)}
-            stats = interleaved(methods, cold_methods={"cold"})
-            floor = stats["in-process"]["median_ms"]
-            for method in ("cold", "sandbox", "sandbox-l0"):
-                stats[method]["overhead_ms"] = stats[method]["median_ms"] - floor
-            report["candidates"][name] = stats
-        report["throughput_numpy_2_workers"] = throughput(full)
+        for a in agents.values():
+            a.ask()
+        runs: dict[int, list[dict[str, Any]]] = {w: [] for w in WORKERS}
+        for _ in range(passes):
+            for workers, a in agents.items():
+                result = a.ask(f"throughput {seconds} {THREADS_PER_WORKER * workers}")
+                if result["errors"]:
+                    raise RuntimeError(f"throughput with {workers} workers: {result['errors']}")
+                runs[workers].append(result)
     finally:
-        full.close()
-        plain.close()
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sandbox_overhead.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "sandbox_overhead.md").write_text(markdown(report))
-    print(markdown(report))
+        for a in agents.values():
+            a.close()
+    return {str(w): {"per_second_median": quantile([r["per_second"] for r in rs], 0.5),
+                     "per_second_passes": [round(r["per_second"], 1) for r in rs],
+                     "threads": THREADS_PER_WORKER * w, "passes": rs} for w, rs in runs.items()}
 
 
-def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="25 rounds, 2 reps, 1 pass of 3 s (about half a minute)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 60)")
+    parser.add_argument("--reps", type=int, help="evaluations per warm method and candidate per round (default 3)")
+    parser.add_argument("--passes", type=int, help="throughput passes per worker count (default 3)")
+    parser.add_argument("--seconds", type=float, help="seconds per throughput pass (default 4)")
+    parser.add_argument("--seed", type=int, default=17, help="seed of the shuffled order")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (25 if args.quick else 60)
+    reps = args.reps or (2 if args.quick else 3)
+    passes = args.passes or (1 if args.quick else 3)
+    seconds = args.seconds or (3.0 if args.quick else 4.0)
+    if min(rounds, reps, passes) < 1 or seconds <= 0:
+        parser.error("--rounds, --reps, --passes and --seconds must be positive")
+
+    from _common import machine, write
+
+    info = machine()
+    report: dict[str, Any] = {"machine": info, "rounds": rounds, "reps": reps, "seed": args.seed,
+                              "reference": REFERENCE, "descriptions": DESCRIPTIONS,
+                              "load_average": {"start": list(os.getloadavg())}}
+    agents = {m: Agent(m) for m in METHODS}
+    try:
+        hello = {m: a.ask() for m, a in agents.items()}
+        report["layers"] = {m: hello[m]["layers"] for m in METHODS if m.startswith("sandbox")}
+        report["first_call_s"] = {m: hello[m]["first_call_s"] for m in METHODS}
+        report["load_average"]["before_interleaved"] = list(os.getloadavg())
+        timed = interleave(agents, rounds, reps, args.seed)
+    finally:
+        for a in agents.values():
+            a.close()
+    report["load_average"]["after_interleaved"] = list(os.getloadavg())
+    report["interleaved_s"] = timed["seconds"]
+    report["stats_ms"] = summarize(timed["samples_s_by_round"])
+    report["throughput_numpy"] = throughput(passes, seconds)
+    report["load_average"]["after_throughput"] = list(os.getloadavg())
+    ratios = {c: report["stats_ms"]["sandbox"][c]["ratio"] for c in CANDIDATES}
+    per_second = report["throughput_numpy"]["2"]["per_second_median"]
+    report["targets"] = {"ratio_max": TARGET_RATIO, "ratio": ratios,
+                         "ratio_met": all(r <= TARGET_RATIO for r in ratios.values()),
+                         "per_second_min": TARGET_PER_SECOND, "per_second_2_workers": per_second,
+                         "per_second_met": per_second >= TARGET_PER_SECOND}
+    report["samples_s_by_round"] = timed["samples_s_by_round"]
+    write("sandbox_overhead", report, markdown(report))
+
+
+def fmt(ms: float) -> str:
+    return f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 100 else f"{ms:.0f}"
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    from _common import machine_line
+
+    load = r["load_average"]
+    t = r["targets"]
     lines = [
-        "# Sandbox overhead per evaluation",
+        "# One candidate evaluation: selftaught's sandbox side by side with the peers' ways",
         "",
-        f"Machine: {m['cores']} cores, {m['cpu']}, kernel {m['kernel']}, Python {m['python']}; "
-        f"load average {m['load_average_at_start'][0]:.2f} at start, {m['load_average_at_end'][0]:.2f} at end "
-        "(the machine is shared: quote ratios and ranges, not the last digit).",
+        machine_line(r["machine"]),
+        f"Load average (1 min) at start {load['start'][0]:.2f}, before the timed rounds "
+        f"{load['before_interleaved'][0]:.2f}, after them {load['after_interleaved'][0]:.2f}, after the "
+        f"throughput passes {load['after_throughput'][0]:.2f}.",
         "",
-        f"Full sandbox layers: {', '.join(report['layers']['sandbox'])}.",
+        f"{r['rounds']} interleaved rounds, shuffled order each round; per round {r['reps']} evaluations per warm "
+        f"method and candidate, 1 for `subprocess` and `cold`. Each method in its own long-lived process; one "
+        f"sample times one evaluation inside it. Ratio: the method's median over `{r['reference']}`'s median "
+        f"(the same ratio taken round by round: p10-p90 in brackets).",
         "",
-        "| candidate | method | median ms | p10-p90 ms | overhead vs in-process ms | n |",
-        "|---|---|---|---|---|---|",
+        "| method | trivial median ms | p10-p90 | x write-import | numpy median ms | p10-p90 | x write-import "
+        "| n per candidate |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for candidate, stats in report["candidates"].items():
-        for method, s in stats.items():
-            overhead = f"{s['overhead_ms']:.2f}" if "overhead_ms" in s else "-"
-            lines.append(f"| {candidate} | {method} | {s['median_ms']:.2f} | {s['p10_ms']:.2f}-{s['p90_ms']:.2f} "
-                         f"| {overhead} | {s['n']} |")
-    t = report["throughput_numpy_2_workers"]
-    lines += ["", f"Throughput, numpy candidate, 2 workers, {t['threads']} caller threads: "
-              f"**{t['per_second']:.0f} evaluations/s** ({t['evaluations']} in {t['seconds']:.1f} s).", ""]
-    return "\n".join(lines)
+    for method, stats in r["stats_ms"].items():
+        cells = []
+        for candidate in CANDIDATES:
+            s = stats[candidate]
+            cells += [f"{fmt(s['median'])}", f"{fmt(s['p10'])}-{fmt(s['p90'])}",
+                      f"**{s['ratio']:.2f}x** ({s['ratio_by_round_p10']:.2f}-{s['ratio_by_round_p90']:.2f})"]
+        lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {stats['trivial']['n']} |")
+    lines += ["", "What one sample covers:", ""]
+    lines += [f"- `{m}`: {d}" for m, d in r["descriptions"].items()]
+    first = r["first_call_s"]
+    lines += [
+        "- First numpy-candidate call, untimed warm-up: "
+        f"`write-import` {first['write-import']['numpy'] * 1000:.0f} ms, "
+        f"`exec-call` {first['exec-call']['numpy'] * 1000:.0f} ms (the in-process numpy import, paid once per "
+        f"process); `sandbox` {first['sandbox']['numpy'] * 1000:.1f} ms (its workers preload numpy).",
+        f"- Full sandbox layers: {', '.join(r['layers']['sandbox'])}. Without bubblewrap: "
+        f"{', '.join(r['layers']['sandbox-no-bwrap'])}.",
+        "",
+        "Throughput, numpy candidate, full sandbox (median of the passes; 1- and 2-worker passes alternate):",
+        "",
+        "| workers | caller threads | evaluations/s | passes |",
+        "|---|---|---|---|",
+    ]
+    for workers, row in r["throughput_numpy"].items():
+        lines.append(f"| {workers} | {row['threads']} | **{row['per_second_median']:.0f}** | "
+                     f"{', '.join(f'{v:.0f}' for v in row['per_second_passes'])} |")
+    lines += [
+        "",
+        f"Targets (issue 17): full sandbox median <= {t['ratio_max']}x `write-import` for both candidates: "
+        f"trivial {t['ratio']['trivial']:.2f}x, numpy {t['ratio']['numpy']:.2f}x, **{met(t['ratio_met'])}**; "
+        f">= {t['per_second_min']:.0f} numpy evaluations/s with 2 workers: {t['per_second_2_workers']:.0f}/s, "
+        f"**{met(t['per_second_met'])}**.",
+        "",
+        "Only `sandbox` and `sandbox-no-bwrap` isolate the candidate (process, uid, rlimits, seccomp, namespaces); "
+        "`subprocess` and `cold` give it a fresh interpreter with the caller's uid, files and network; "
+        "`write-import` and `exec-call` run it inside the evaluating process.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--agent"]:
+        agent(sys.argv[2])
+    else:
+        main(sys.argv[1:])

@@ -15,7 +15,6 @@ Writes benchmarks/results/time_limits.json and .md. Run: .venv/bin/python benchm
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -30,9 +29,8 @@ from selftaught.tasks import get_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine as common_machine  # noqa: E402
-from _common import machine_line  # noqa: E402
+from _common import machine_line, write  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REPS = 9
 HONEST = "def algorithm(adjacency):\n    return [i % 2 for i in range(len(adjacency))]\n"
 VARIANTS = {
@@ -83,7 +81,7 @@ def main() -> int:
                 hog.kill()
                 hog.wait()
     medians = {name: statistics.median(values) for name, values in times.items()}
-    result = {
+    result: dict[str, Any] = {
         "machine": info,
         "reps": REPS,
         "median_s": medians,
@@ -93,8 +91,6 @@ def main() -> int:
         "score_beside_two_cpu_hogs": loaded,
         "seconds_beside_two_cpu_hogs": loaded_s,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "time_limits.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Per-instance time limits: restart after a killed instance, or fork per instance?",
         "",
@@ -113,8 +109,7 @@ def main() -> int:
         f"- The constant-work solution scores {idle:.4f} idle and {loaded:.4f} beside two CPU-bound processes.",
         "",
     ]
-    (RESULTS / "time_limits.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write("time_limits", result, "\n".join(lines))
     return 0
 
 

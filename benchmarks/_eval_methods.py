@@ -1,0 +1,206 @@
+"""The ways of evaluating one candidate that ``sandbox_overhead.py`` compares, and the agent
+process each of them lives in.
+
+A method turns a candidate's source into the value of its ``f()``; one sample times exactly one
+such evaluation inside the method's own long-lived process (``time.perf_counter``), writing the
+candidate's file included where the method needs one. The driver's pipe round trip to the agent
+is not in the sample.
+
+Only ``sandbox`` and ``sandbox-no-bwrap`` isolate anything. ``subprocess`` and ``cold`` give
+each candidate a fresh interpreter (its own memory, nothing else: same uid, filesystem and
+network); the rest run the candidate inside the evaluating process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CANDIDATES = {
+    "trivial": "def f():\n    return sum(range(10))\n",
+    "numpy": "import numpy as np\n\n\ndef f():\n    return float(np.arange(10).sum())\n",
+}
+EXPECTED = 45
+THREAD_CAPS = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+DESCRIPTIONS = {
+    "sandbox": "selftaught's `ForkServerSandbox`, default config (2 workers), every layer this host offers: "
+               "`.run(Job)` of the candidate with one call",
+    "sandbox-no-bwrap": "the same with `bubblewrap=False` (rlimits, uid, seccomp, pid namespace still on)",
+    "sandbox-no-cgroups": "the full sandbox with `sandbox.job_cgroups = false` (no cgroup per job; rlimits "
+                          "bound each process instead)",
+    "write-import": "the peers' pattern (the paper's `run_by_creating_file`, OpenEvolve's evaluator): write "
+                    "`temp/run_N.py`, `importlib.invalidate_caches()`, `import_module`, call `f`, in-process; "
+                    "no isolation",
+    "exec-call": "`exec(compile(source))` and call `f` in-process: the floor, no isolation",
+    "subprocess": "ShinkaEvolve-style: write `main.py` in a fresh folder, run `python evaluate.py main.py "
+                  "metrics.json` (imports the candidate, calls it, writes JSON), wait, read the JSON; "
+                  "a fresh interpreter, no other isolation",
+    "cold": "`python -c SOURCE` per candidate, result read from stdout",
+}
+SPAWNING = ("subprocess", "cold")  # a fresh interpreter per sample: slow, sampled less often
+
+EVALUATE_PY = """import importlib.util
+import json
+import sys
+
+spec = importlib.util.spec_from_file_location("candidate", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+value = module.f()
+with open(sys.argv[2], "w") as out:
+    json.dump({"combined_score": value, "correct": True}, out)
+"""
+
+Evaluate = Callable[[str], Any]
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1"}
+
+
+def sandboxed(bubblewrap: bool | None, workers: int = 2, job_cgroups: bool = True) -> tuple[Evaluate, Any]:
+    from selftaught.config import SandboxConfig
+    from selftaught.records import Job
+    from selftaught.sandbox import ForkServerSandbox
+
+    box = ForkServerSandbox(SandboxConfig(workers=workers, job_cgroups=job_cgroups), bubblewrap=bubblewrap)
+
+    def evaluate(source: str) -> Any:  # a fresh Job each time, as the broker builds one per evaluation
+        outcome = box.run(Job(source=source, entry="f", calls=((),), call_timeout_s=10))
+        if not outcome.ok or not outcome.results or not outcome.results[0].ok:
+            raise RuntimeError(f"sandboxed job failed: {outcome.reason} {outcome.stderr[-300:]}")
+        return outcome.results[0].value
+
+    return evaluate, box
+
+
+def write_import(workdir: Path) -> Evaluate:
+    package = workdir / "temp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    sys.path.insert(0, str(workdir))
+    counter = iter(range(10**9))
+
+    def evaluate(source: str) -> Any:
+        name = f"run_{time.time_ns()}_{next(counter)}"
+        (package / f"{name}.py").write_text(source)
+        importlib.invalidate_caches()
+        module = importlib.import_module(f"temp.{name}")
+        return module.f()
+
+    return evaluate
+
+
+def exec_call(source: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "candidate"}
+    exec(compile(source, "<candidate>", "exec"), namespace)
+    return namespace["f"]()
+
+
+def fresh_subprocess(workdir: Path) -> Evaluate:
+    evaluate_py = workdir / "evaluate.py"
+    evaluate_py.write_text(EVALUATE_PY)
+    counter = iter(range(10**9))
+    env = _child_env()
+
+    def evaluate(source: str) -> Any:
+        folder = workdir / f"gen_{next(counter)}"
+        folder.mkdir()
+        (folder / "main.py").write_text(source)
+        metrics = folder / "metrics.json"
+        done = subprocess.run([sys.executable, str(evaluate_py), str(folder / "main.py"), str(metrics)],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-300:])
+        return json.loads(metrics.read_text())["combined_score"]
+
+    return evaluate
+
+
+def cold(source: str) -> Any:
+    done = subprocess.run([sys.executable, "-c", source + "print(f())\n"], capture_output=True, text=True,
+                          env=_child_env(), timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-300:])
+    return float(done.stdout)
+
+
+def throughput(box: Any, evaluate: Evaluate, seconds: float, threads: int) -> dict[str, Any]:
+    """Numpy-candidate evaluations through ``box`` from ``threads`` caller threads for ``seconds``."""
+    counts = [0] * threads
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        try:
+            while time.monotonic() < stop:
+                evaluate(CANDIDATES["numpy"])
+                counts[i] += 1
+        except Exception as error:  # reported, so a broken sandbox is not a slow one
+            errors.append(repr(error))
+
+    began = time.monotonic()
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - began
+    return {"evaluations": sum(counts), "seconds": elapsed, "per_second": sum(counts) / elapsed,
+            "errors": errors[:3]}
+
+
+def agent(method: str) -> None:
+    """Serve one method over stdin/stdout: a line ``CANDIDATE`` evaluates once and answers
+    ``{"s": seconds}``; ``throughput SECONDS THREADS`` answers the counts; ``quit`` ends."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything else printed goes to stderr, not into the protocol
+    box = None
+    with tempfile.TemporaryDirectory(prefix="selftaught-bench-") as tmp:
+        workdir = Path(tmp)
+        if method.startswith("throughput-"):
+            evaluate, box = sandboxed(None, workers=int(method.removeprefix("throughput-")))
+        elif method.startswith("sandbox"):
+            evaluate, box = sandboxed(False if method == "sandbox-no-bwrap" else None,
+                                      job_cgroups=method != "sandbox-no-cgroups")
+        elif method == "write-import":
+            evaluate = write_import(workdir)
+        elif method == "subprocess":
+            evaluate = fresh_subprocess(workdir)
+        else:
+            evaluate = {"exec-call": exec_call, "cold": cold}[method]
+        try:
+            first: dict[str, float] = {}
+            for name in ("numpy", "trivial", "numpy", "trivial"):  # untimed warm-up; the first call is kept
+                began = time.perf_counter()
+                value = evaluate(CANDIDATES[name])
+                first.setdefault(name, time.perf_counter() - began)
+                assert value == EXPECTED, (method, name, value)
+            layers = list(getattr(box, "layers", ()))
+            proto.write(json.dumps({"ready": method, "layers": layers, "first_call_s": first}) + "\n")
+            for line in sys.stdin:
+                words = line.split()
+                if not words or words[0] == "quit":
+                    break
+                if words[0] == "throughput":
+                    proto.write(json.dumps(throughput(box, evaluate, float(words[1]), int(words[2]))) + "\n")
+                    continue
+                source = CANDIDATES[words[0]]
+                began = time.perf_counter()
+                value = evaluate(source)
+                elapsed = time.perf_counter() - began
+                proto.write(json.dumps({"s": elapsed, "ok": value == EXPECTED}) + "\n")
+        finally:
+            if box is not None:
+                box.close()
