@@ -5,9 +5,9 @@ root, interpreter readability) before one is built; ``time_left`` is the deadlin
 being served passes on to the jobs it starts. Everything else here is private.
 """
 
+from selftaught.sandbox._job_run import time_left
 from selftaught.sandbox._launch import HostReport, probe
-from selftaught.sandbox._session import time_left
 from selftaught.sandbox.base import Handler, Sandbox
-from selftaught.sandbox.forkserver import DEFAULT_PRELOAD, ForkServerSandbox
+from selftaught.sandbox.pool import DEFAULT_PRELOAD, ForkServerSandbox
 
 __all__ = ["DEFAULT_PRELOAD", "ForkServerSandbox", "Handler", "HostReport", "Sandbox", "probe", "time_left"]

@@ -99,11 +99,16 @@ def census() -> Callable[[], set[int]]:
 def no_leftovers(request: pytest.FixtureRequest, plain_sandbox: ForkServerSandbox) -> Iterator[None]:
     """Fails the test if it leaves any process below this one beyond those present before.
 
-    It starts the shared sandboxes first, so their workers are part of "before".
+    It starts the shared sandboxes first, so their workers are part of "before". A job's caller
+    gets its results before the job has exited, so it first waits until the shared sandboxes'
+    workers have reported every job's tree gone (and killed any that lingered).
     """
+    boxes = [plain_sandbox]
     with contextlib.suppress(pytest.skip.Exception):
-        request.getfixturevalue("bwrap_sandbox")
+        boxes.append(request.getfixturevalue("bwrap_sandbox"))
     before = descendants(os.getpid())
     yield
+    for box in boxes:
+        assert box._reaper.wait_idle(30), "a job's exit was never reported"
     after = descendants(os.getpid())
     assert after <= before, f"processes left behind: {sorted(after - before)}"
