@@ -374,11 +374,16 @@ class _ExitStatus:
         # waiting for EOF too would let any process that inherited the pipe delay us.
         if chunk and len(self._data) < 4096 and not _is_json(bytes(self._data)):
             return True
-        self.ended = True
         try:
             report = json.loads(self._data) if self._data else {"error": "sandbox worker died"}
         except ValueError:
             report = {"error": "unreadable exit report"}
+        self.take(report if isinstance(report, dict) else {"error": "unreadable exit report"})
+        return False
+
+    def take(self, report: dict[str, Any]) -> None:
+        """Record the worker's report: exit status (or error), cgroup counters, kill, CPU time."""
+        self.ended = True
         code = report.get("status")
         self.code = code if isinstance(code, int) else None
         self.error = str(report.get("error", ""))
@@ -387,7 +392,6 @@ class _ExitStatus:
         self.killed = report.get("killed") is True
         cpu = report.get("cpu_s")
         self.cpu_s = float(cpu) if isinstance(cpu, int | float) and not isinstance(cpu, bool) else None
-        return False
 
     def wait(self, deadline: float) -> bool:
         """Read until the report is complete or ``deadline`` passes; whether it completed."""

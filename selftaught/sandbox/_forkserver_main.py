@@ -34,7 +34,7 @@ from selftaught.sandbox import _cgroup, _confine, _jobstart
 __all__ = ["SPARES_AHEAD", "main"]
 
 SPARES_AHEAD = 2
-"""Spares each worker keeps forked and confined for the broker (one more may be on its way)."""
+"""Spares each worker keeps forked and confined for the broker while none of its jobs runs."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
@@ -175,8 +175,11 @@ class ForkServer:
             self._kill_all()
 
     def _top_up(self) -> None:
-        """Fork spares until ``SPARES_AHEAD`` are ready (a failed fork is retried next round)."""
-        while self.ready < SPARES_AHEAD:
+        """Fork spares until ``SPARES_AHEAD`` are ready, or just one while a job of ours runs, so
+        that forking and confining the others does not take CPU from it (a failed fork is
+        retried next round: every exit wakes the loop, and it wakes each second anyway)."""
+        running = any(child.taken for child in self.children.values())
+        while self.ready < (1 if running else SPARES_AHEAD):
             try:
                 self._new_spare()
             except OSError:

@@ -25,6 +25,8 @@ from selftaught.sandbox import _confine, _runner
 
 __all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "Confinement", "Spare", "spare_main"]
 
+_exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` still exits here
+
 SETUP_FAILED = 71
 """Exit code of a job process whose confinement failed (the broker reports it as such)."""
 SPARE_NAME = "sandbox-spare"
@@ -95,7 +97,7 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
     except BaseException as exc:  # never return into the server loop from a fork
         with contextlib.suppress(BaseException):
             os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
-        os._exit(SETUP_FAILED)
+        _exit(SETUP_FAILED)
     code = 1
     try:
         code = _runner.serve(socket.socket(fileno=3), _begin)
@@ -103,7 +105,9 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
                 stream.flush()
-        os._exit(code)
+        # A job that gets this far without exiting (it rebound ``_exit`` too) lingers until the
+        # broker's reaper kills it, a second after its last result.
+        _exit(code)
 
 
 def _begin(settings: dict[str, Any]) -> None:
