@@ -17,11 +17,9 @@ exit status can say why.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import select
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from selftaught.records import CallResult
 from selftaught.sandbox import _wire
 from selftaught.sandbox._cgroup import JobCgroups
+from selftaught.sandbox._exit_report import ExitStatus, describe_end
 from selftaught.sandbox._worker_handle import Spare
 
 if TYPE_CHECKING:
@@ -94,7 +93,7 @@ class Attempt:
         worker.track(+1)
         handed_over = False
         try:
-            status = _ExitStatus(spare.status_read)
+            status = ExitStatus(spare.status_read)
             self.window = time.monotonic() + self.job.startup_timeout_s
             # A CPU-time rlimit for the whole process: a backstop only, as the job's deadline is
             # wall time and ends it first unless it runs several threads.
@@ -136,7 +135,7 @@ class Attempt:
 
     # --- the conversation -----------------------------------------------------------------------
 
-    def _converse(self, spare: Spare, status: _ExitStatus, payload: bytes) -> str:
+    def _converse(self, spare: Spare, status: ExitStatus, payload: bytes) -> str:
         """Exchange messages until the results are in, the process ends or a limit passes; the
         return says which limit ("" for none)."""
         sock, out_read = spare.sock, spare.out_read
@@ -264,7 +263,7 @@ class Attempt:
 
     # --- the end --------------------------------------------------------------------------------
 
-    def _conclude(self, why: str, status: _ExitStatus, cpu_rlimit_s: int = 0) -> AttemptEnd:
+    def _conclude(self, why: str, status: ExitStatus, cpu_rlimit_s: int = 0) -> AttemptEnd:
         """What the run does next, now that the process tree is gone (or handed to the reaper)."""
         if self.fail_reason:
             return AttemptEnd(False, self.fail_reason)
@@ -278,7 +277,7 @@ class Attempt:
                                          f"longer than {self.job.startup_timeout_s:g} s")
             if why == "deadline":
                 return AttemptEnd(True, "")  # the job run says which calls were not run
-            return AttemptEnd(False, _describe_end(status, cpu_rlimit_s, "start-up"))
+            return AttemptEnd(False, describe_end(status, cpu_rlimit_s, "start-up"))
         # A call was running (or about to start) and had to be killed, or its process died:
         # that call fails alone, and the job run goes on with the next one if time is left.
         elapsed = self.ended - self.call_started if self.state == "call" else 0.0
@@ -291,11 +290,11 @@ class Attempt:
                                 f"{self._current} of {self._total}", elapsed_s=elapsed, timed_out=True)
         else:
             phase = f"call {self._current} of {self._total}"
-            failed = CallResult(ok=False, error=_describe_end(status, cpu_rlimit_s, phase), elapsed_s=elapsed)
+            failed = CallResult(ok=False, error=describe_end(status, cpu_rlimit_s, phase), elapsed_s=elapsed)
         self.results.append(failed)
         return AttemptEnd(True, "")
 
-    def _finish(self, spare: Spare, status: _ExitStatus, *, kill: bool) -> None:
+    def _finish(self, spare: Spare, status: ExitStatus, *, kill: bool) -> None:
         """Make sure the tree is gone (killing it if asked or if it lingers) and drain output."""
         if kill:
             spare.worker.kill(spare.number)
@@ -345,98 +344,3 @@ class Attempt:
         if len(self.output) > limit:
             del self.output[: len(self.output) - limit]
         return True
-
-
-class _ExitStatus:
-    """The worker's report that a job's tree is gone: JSON on a pipe, then EOF.
-
-    EOF without a report means the worker itself died (which takes its jobs with it).
-    """
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.ended = False
-        self.code: int | None = None
-        self.error = ""
-        self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
-        self.killed = False  # the worker killed it because the broker asked
-        self.cpu_s: float | None = None  # CPU time of the job's first process (and children it waited for)
-        self._data = bytearray()
-
-    def read(self) -> bool:
-        """Consume what is readable; False once the report is complete."""
-        try:
-            chunk = os.read(self.fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return True
-        self._data += chunk
-        # The report is one small write (atomic on a pipe), so a parseable chunk is all of it;
-        # waiting for EOF too would let any process that inherited the pipe delay us.
-        if chunk and len(self._data) < 4096 and not _is_json(bytes(self._data)):
-            return True
-        try:
-            report = json.loads(self._data) if self._data else {"error": "sandbox worker died"}
-        except ValueError:
-            report = {"error": "unreadable exit report"}
-        self.take(report if isinstance(report, dict) else {"error": "unreadable exit report"})
-        return False
-
-    def take(self, report: dict[str, Any]) -> None:
-        """Record the worker's report: exit status (or error), cgroup counters, kill, CPU time."""
-        self.ended = True
-        code = report.get("status")
-        self.code = code if isinstance(code, int) else None
-        self.error = str(report.get("error", ""))
-        self.limited = {key: int(value) for key in ("oom_kills", "pids_refused")
-                        if isinstance(value := report.get(key), int)}
-        self.killed = report.get("killed") is True
-        cpu = report.get("cpu_s")
-        self.cpu_s = float(cpu) if isinstance(cpu, int | float) and not isinstance(cpu, bool) else None
-
-    def wait(self, deadline: float) -> bool:
-        """Read until the report is complete or ``deadline`` passes; whether it completed."""
-        while not self.ended:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                self.read()
-        return True
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
-
-
-def _describe_end(status: _ExitStatus, cpu_rlimit_s: int, phase: str) -> str:
-    """Why a process ended in ``phase``, from the worker's exit report; a SIGKILL names its cause
-    when the report shows one (memory limit, CPU-time rlimit, a kill the broker asked for)."""
-    code = status.code
-    if code is None:
-        return f"sandbox failure during {phase}: {status.error or 'no exit status'}"
-    if code == 71:
-        return "sandbox setup failed (see stderr)"
-    if code >= 0:
-        return f"exited with code {code} during {phase}"
-    number = -code
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = f"signal {number}"
-    if name == "SIGKILL":
-        cpu = f"{status.cpu_s:.3g} s of CPU used" if status.cpu_s is not None else "CPU time unknown"
-        if status.limited.get("oom_kills"):
-            return f"killed at the job's memory limit during {phase} ({cpu})"
-        if cpu_rlimit_s and status.cpu_s is not None and status.cpu_s >= cpu_rlimit_s:
-            return f"killed at its {cpu_rlimit_s + 1} s CPU-time rlimit during {phase} ({cpu})"
-        if status.killed:
-            return f"killed by SIGKILL on the broker's request during {phase} ({cpu})"
-        return (f"killed by SIGKILL during {phase} ({cpu}; no memory-limit kill recorded, under its CPU-time "
-                "rlimit, not asked by the broker: the host's OOM killer?)")
-    hint = {"SIGXCPU": " (CPU time limit)", "SIGSEGV": " (crash)"}.get(name, "")
-    return f"killed by {name}{hint} during {phase}"

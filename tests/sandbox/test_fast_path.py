@@ -15,7 +15,7 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.records import Job
-from selftaught.sandbox import ForkServerSandbox, _attempt, _reaper, _runner
+from selftaught.sandbox import ForkServerSandbox, _exit_report, _reaper, _runner
 
 LINGERS = (
     "import sys\n"
@@ -110,8 +110,8 @@ def test_the_cpu_timer_stops_every_call_and_nothing_escapes() -> None:
     assert results.get(timeout=5) == 150
 
 
-def _status(report: dict[str, Any]) -> _attempt._ExitStatus:
-    status = _attempt._ExitStatus(-1)
+def _status(report: dict[str, Any]) -> _exit_report.ExitStatus:
+    status = _exit_report.ExitStatus(-1)
     status.take(report)
     return status
 
@@ -125,4 +125,4 @@ def _status(report: dict[str, Any]) -> _attempt._ExitStatus:
     ({"status": -11}, "killed by SIGSEGV (crash) during call 1 of 1"),
 ])
 def test_a_killed_job_says_what_killed_it(report: dict[str, Any], expected: str) -> None:
-    assert _attempt._describe_end(_status(report), 4, "call 1 of 1").startswith(expected)
+    assert _exit_report.describe_end(_status(report), 4, "call 1 of 1").startswith(expected)
