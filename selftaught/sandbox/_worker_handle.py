@@ -127,18 +127,6 @@ class WorkerHandle:
             raise SandboxError(f"sandbox worker {self.index} did not start: {self._log_tail()}")
         self._control = parent
 
-    def spawn(self, job: str, fds: tuple[int, int, int], uid: int, limits: dict[str, int]) -> str:
-        """Ask for a job process tree on (socket, output, status) fds; an error text or ""."""
-        message = json.dumps({"op": "spawn", "job": job, "uid": uid, "limits": limits}).encode()
-        with self._lock:
-            if self._control is None:
-                return "sandbox worker is not running"
-            try:
-                socket.send_fds(self._control, [message], list(fds))
-            except OSError as exc:
-                return f"sandbox worker unreachable: {exc}"
-        return ""
-
     def take(self, timeout_s: float) -> Spare | str:
         """The next confined spare (waiting up to ``timeout_s`` for the server to fork one), told
         to the server as taken; or why there is none."""
