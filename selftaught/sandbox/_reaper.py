@@ -99,7 +99,10 @@ class Reaper:
                 fds = list(self._pending)
                 nearest = min((job.deadline for job in self._pending.values()), default=None)
             timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
-            ready, _, _ = select.select([self._wake_read, *fds], [], [], timeout)
+            try:
+                ready, _, _ = select.select([self._wake_read, *fds], [], [], timeout)
+            except (OSError, ValueError):  # a descriptor closed under us (only at shutdown)
+                ready = [fd for fd in fds if not _open(fd)]
             if self._wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._wake_read, 4096)
@@ -118,6 +121,8 @@ class Reaper:
                     done = True
                 except BlockingIOError:
                     done = False
+                except OSError:
+                    done = True
             else:
                 done = job.killed and now >= job.deadline  # the kill was never reported: give up
             if not done:
@@ -129,3 +134,11 @@ class Reaper:
             job.spare.close()
             job.release()
             self._lock.notify_all()
+
+
+def _open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
