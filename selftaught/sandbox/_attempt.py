@@ -7,17 +7,22 @@ before it ``Job.call_wall_s()``. A message only opens the window of the next pha
 deadline, so nothing the process sends buys it time. A call whose window closes is killed with
 its process, and the ``Attempt`` says the job should go on in a fresh one. Every read is a
 ``select`` against the nearest limit, so an orphan holding a pipe open can never hang it.
+
+The process is a spare the worker confined before the job existed; the job goes to it directly.
+When the last result (or a start-up ``fail``) arrives, the attempt is over for the caller: the
+output written so far is drained, the job's cgroup counters are read, and the reaper waits for the
+exit (``_reaper``). Only a process that has to be killed, or died, is waited for here, so that its
+exit status can say why.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import select
-import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,15 +30,17 @@ from selftaught.errors import ProxyError
 from selftaught.proxy.calls import reply_error, unpack_call
 from selftaught.records import CallResult
 from selftaught.sandbox import _wire
-from selftaught.sandbox._workerproc import WorkerProcess
+from selftaught.sandbox._cgroup import JobCgroups
+from selftaught.sandbox._exit_report import ExitStatus, describe_end
+from selftaught.sandbox._worker_handle import Spare
 
 if TYPE_CHECKING:
-    from selftaught.sandbox._session import JobSession
+    from selftaught.sandbox._job_run import JobRun
 
 __all__ = ["Attempt", "AttemptEnd", "Launch"]
 
-Launch = tuple[WorkerProcess, str, int, dict[str, int]]
-"""Where and how a process starts: its worker, job id, uid and rlimits."""
+Launch = Callable[[float], "Spare | str"]
+"""Takes a confined spare from the least busy worker, waiting up to the given seconds; or says why not."""
 
 _EXIT_GRACE_S = 10.0  # how long a finished or killed tree may take to be reported gone
 _DRAIN_S = 1.0  # how long to wait for the output pipe's EOF once the tree is gone
@@ -54,11 +61,11 @@ class AttemptEnd:
 
 
 class Attempt:
-    """Runs the session's job from call ``first`` on in one fresh process."""
+    """Runs the job run's job from call ``first`` on in one fresh process."""
 
-    def __init__(self, session: JobSession, first: int) -> None:
-        self.session = session
-        self.job = session.job
+    def __init__(self, jobrun: JobRun, first: int) -> None:
+        self.jobrun = jobrun
+        self.job = jobrun.job
         self.first = first
         self.results: list[CallResult] = []
         self.output = bytearray()
@@ -78,57 +85,71 @@ class Attempt:
         return self.first + len(self.results) + 1
 
     def run(self) -> AttemptEnd:
-        payload = self.session.payload(self.first)
-        cpu_allowed = max(1.0, self.session.deadline - time.monotonic())
-        worker, job_id, uid, limits = self.session.launch(cpu_allowed)
-        sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_read, out_write = os.pipe()
-        status_read, status_write = os.pipe()
-        for fd in (out_read, status_read):
-            os.set_blocking(fd, False)
-        sock.setblocking(False)
+        payload = self.jobrun.payload(self.first)
+        now = time.monotonic()
+        cpu_rlimit_s = math.ceil(max(1.0, self.jobrun.deadline - now)) + 1
+        taken = self.jobrun.launch(max(0.001, min(self.jobrun.deadline, now + self.job.startup_timeout_s) - now))
+        if isinstance(taken, str):
+            return AttemptEnd(False, f"sandbox failure: {taken}")
+        spare, worker = taken, taken.worker
         worker.track(+1)
+        handed_over = False
         try:
-            try:
-                spawn_error = worker.spawn(job_id, (child_sock.fileno(), out_write, status_write), uid, limits)
-            finally:
-                child_sock.close()
-                os.close(out_write)
-                os.close(status_write)
-            if spawn_error:
-                return AttemptEnd(False, f"sandbox failure: {spawn_error}")
-            status = _ExitStatus(status_read)
+            status = ExitStatus(spare.status_read)
             self.window = time.monotonic() + self.job.startup_timeout_s
+            # A CPU-time rlimit for the whole process: a backstop only, as the job's deadline is
+            # wall time and ends it first unless it runs several threads.
+            header = _wire.encode({"cpu_rlimit_s": cpu_rlimit_s})
             try:
-                why = self._converse(sock, out_read, status, payload)
+                why = self._converse(spare, status, header + payload)
             except _Violation as exc:
                 why = f"protocol violation: {exc}"
             except BaseException:
-                self._finish(worker, job_id, status, out_read, kill=True)
+                self._finish(spare, status, kill=True)
                 raise
             self.ended = time.monotonic()
-            lingering = self.ended >= min(self.window, self.session.deadline)  # done, but not exiting
-            self._finish(worker, job_id, status, out_read, kill=bool(why) or self.state != "done" or lingering)
-            for key, count in status.limited.items():
-                self.session.limited[key] = self.session.limited.get(key, 0) + count
-            return self._conclude(why, status)
+            if not why and (self.state == "done" or self.fail_reason) and not status.ended:
+                # Everything the caller gets is in: the exit happens off the caller's path.
+                self._drain(spare.out_read)
+                self._add_limits(self._cgroup_counters(spare))
+                self.jobrun.hand_over(spare)
+                handed_over = True
+                return self._conclude(why, status)
+            self._finish(spare, status, kill=bool(why) or self.state != "done")
+            self._add_limits(status.limited)
+            return self._conclude(why, status, cpu_rlimit_s)
         finally:
-            worker.track(-1)
-            sock.close()
-            os.close(out_read)
-            os.close(status_read)
+            if not handed_over:
+                worker.track(-1)
+                spare.close()
+
+    def _add_limits(self, limited: dict[str, int]) -> None:
+        for key, count in limited.items():
+            self.jobrun.limited[key] = self.jobrun.limited.get(key, 0) + count
+
+    @staticmethod
+    def _cgroup_counters(spare: Spare) -> dict[str, int]:
+        """What the job's cgroup limits did so far (OOM kills of its children, refused forks)."""
+        dirs = spare.worker.cgroup_dirs
+        if not spare.cgroup or not dirs:
+            return {}
+        return JobCgroups(1 if set(dirs) != {"unified"} else 2, dirs, 0, 0).events(spare.cgroup)
 
     # --- the conversation -----------------------------------------------------------------------
 
-    def _converse(self, sock: socket.socket, out_read: int, status: _ExitStatus, payload: bytes) -> str:
-        """Exchange messages until the process ends or a limit passes; the return says which limit."""
+    def _converse(self, spare: Spare, status: ExitStatus, payload: bytes) -> str:
+        """Exchange messages until the results are in, the process ends or a limit passes; the
+        return says which limit ("" for none)."""
+        sock, out_read = spare.sock, spare.out_read
         if not self._send_bytes(sock, payload):
             return self._time_up()
-        sizes = self.session.sizes
+        sizes = self.jobrun.sizes
         reader = _wire.FrameReader(sizes.message_bytes, sizes.job_values)
         watched = [sock.fileno(), out_read, status.fd]
         while True:
-            remaining = min(self.window, self.session.deadline) - time.monotonic()
+            if self.state == "done" or self.fail_reason:
+                return ""
+            remaining = min(self.window, self.jobrun.deadline) - time.monotonic()
             if remaining <= 0:
                 return self._time_up()
             ready, _, _ = select.select(watched, [], [], remaining)
@@ -136,8 +157,6 @@ class Attempt:
                 watched.remove(out_read)
             if status.fd in ready and not status.read():
                 watched.remove(status.fd)
-            if status.ended and sock.fileno() not in ready:
-                return ""  # the tree is gone and nothing is left to read
             if sock.fileno() in ready:
                 try:
                     data = sock.recv(1 << 20)
@@ -146,23 +165,29 @@ class Attempt:
                 except OSError:
                     data = b""
                 if not data:
-                    return ""
-                self.session.received += len(data)
-                if self.session.received > sizes.job_bytes:
-                    return f"size limit: the job sent more than {sizes.job_bytes} bytes"
-                try:
-                    messages = reader.feed(data)
-                except _wire.WireError as exc:
-                    raise _Violation(str(exc)) from None
-                for message in messages:
-                    self._on_message(sock, message)
-                    if self.fail_reason:
-                        return ""
+                    # The process let go of its channel: it is exiting (or closed it itself).
+                    # Its exit report says how it ended; a process that lingers meets its window.
+                    watched.remove(sock.fileno())
+                else:
+                    self.jobrun.received += len(data)
+                    if self.jobrun.received > sizes.job_bytes:
+                        return f"size limit: the job sent more than {sizes.job_bytes} bytes"
+                    try:
+                        messages = reader.feed(data)
+                    except _wire.WireError as exc:
+                        raise _Violation(str(exc)) from None
+                    for message in messages:
+                        self._on_message(sock, message)
+                        if self.fail_reason or self.state == "done":
+                            break  # nothing after the last result counts
+                    continue
+            if status.ended and (sock.fileno() not in watched or sock.fileno() not in ready):
+                return ""  # the tree is gone and nothing is left to read
 
     def _time_up(self) -> str:
         if self.state == "done":
             return ""  # everything arrived; a tree that will not exit is simply killed
-        return "deadline" if self.session.deadline <= self.window else "window"
+        return "deadline" if self.jobrun.deadline <= self.window else "window"
 
     def _on_message(self, sock: socket.socket, message: Any) -> None:
         if isinstance(message, _wire.Oversized):
@@ -188,8 +213,8 @@ class Attempt:
     def _on_oversized(self, sock: socket.socket, refused: _wire.Oversized) -> None:
         """A message over a size limit: a refused proxy call or a failed result; the job goes on."""
         kind = refused.kind()
-        self.session.refused.append(f"size limit: refused a {kind or 'malformed'} message: {refused.reason}")
-        if kind == "call" and self.state == "call" and self.session.handler is not None:
+        self.jobrun.refused.append(f"size limit: refused a {kind or 'malformed'} message: {refused.reason}")
+        if kind == "call" and self.state == "call" and self.jobrun.handler is not None:
             self._send_bytes(sock, _wire.encode(reply_error(ProxyError(f"size limit: {refused.reason}"))))
         elif kind == "result":
             self._on_message(sock, {"t": "result", "ok": False, "value": None,
@@ -230,15 +255,15 @@ class Attempt:
         call = unpack_call(message)
         if call is None:
             raise _Violation("malformed remote call")
-        if time.monotonic() >= self.session.deadline:
+        if time.monotonic() >= self.jobrun.deadline:
             return  # no more work for this job: the loop ends it
-        reply = self.session.serve_call(*call)
+        reply = self.jobrun.serve_call(*call)
         self._send_bytes(sock, _wire.encode(reply))
 
     # --- the end --------------------------------------------------------------------------------
 
-    def _conclude(self, why: str, status: _ExitStatus) -> AttemptEnd:
-        """What the session does next, now that the process tree is gone."""
+    def _conclude(self, why: str, status: ExitStatus, cpu_rlimit_s: int = 0) -> AttemptEnd:
+        """What the run does next, now that the process tree is gone (or handed to the reaper)."""
         if self.fail_reason:
             return AttemptEnd(False, self.fail_reason)
         if why.startswith(("protocol violation", "size limit")):
@@ -250,37 +275,41 @@ class Attempt:
                 return AttemptEnd(False, "timeout: start-up (receiving the job, loading the source) took "
                                          f"longer than {self.job.startup_timeout_s:g} s")
             if why == "deadline":
-                return AttemptEnd(True, "")  # the session says which calls were not run
-            return AttemptEnd(False, _describe_end(status.code, status.error, "start-up"))
+                return AttemptEnd(True, "")  # the job run says which calls were not run
+            return AttemptEnd(False, describe_end(status, cpu_rlimit_s, "start-up"))
         # A call was running (or about to start) and had to be killed, or its process died:
-        # that call fails alone, and the session goes on with the next one if time is left.
+        # that call fails alone, and the job run goes on with the next one if time is left.
         elapsed = self.ended - self.call_started if self.state == "call" else 0.0
         if why == "deadline" and self.state == "between":
-            return AttemptEnd(True, "")  # the next call never started: the session reports it not run
+            return AttemptEnd(True, "")  # the next call never started: the job run reports it not run
         if why == "window":
             failed = CallResult(ok=False, error=self._wall_text(), elapsed_s=elapsed, timed_out=True)
         elif why == "deadline":
-            failed = CallResult(ok=False, error=f"timeout: {self.session.deadline_note} passed during call "
+            failed = CallResult(ok=False, error=f"timeout: {self.jobrun.deadline_note} passed during call "
                                 f"{self._current} of {self._total}", elapsed_s=elapsed, timed_out=True)
         else:
             phase = f"call {self._current} of {self._total}"
-            failed = CallResult(ok=False, error=_describe_end(status.code, status.error, phase), elapsed_s=elapsed)
+            failed = CallResult(ok=False, error=describe_end(status, cpu_rlimit_s, phase), elapsed_s=elapsed)
         self.results.append(failed)
         return AttemptEnd(True, "")
 
-    def _finish(self, worker: WorkerProcess, job_id: str, status: _ExitStatus, out_read: int, *,
-                kill: bool) -> None:
+    def _finish(self, spare: Spare, status: ExitStatus, *, kill: bool) -> None:
         """Make sure the tree is gone (killing it if asked or if it lingers) and drain output."""
         if kill:
-            worker.kill(job_id)
+            spare.worker.kill(spare.number)
         if not status.wait(time.monotonic() + _EXIT_GRACE_S):
-            worker.kill(job_id)
+            spare.worker.kill(spare.number)
             status.wait(time.monotonic() + _EXIT_GRACE_S)
         deadline = time.monotonic() + _DRAIN_S
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([out_read], [], [], max(0.0, deadline - time.monotonic()))
-            if ready and not self._read_output(out_read):
+            ready, _, _ = select.select([spare.out_read], [], [], max(0.0, deadline - time.monotonic()))
+            if ready and not self._read_output(spare.out_read):
                 break
+
+    def _drain(self, out_read: int) -> None:
+        """Read the output already written (the job flushes it before each result), without waiting."""
+        while select.select([out_read], [], [], 0)[0] and self._read_output(out_read):
+            pass
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -288,7 +317,7 @@ class Attempt:
         """Send all of ``payload`` before the current limit; False if the limit passed first."""
         data = memoryview(payload)
         while data:
-            remaining = min(self.window, self.session.deadline) - time.monotonic()
+            remaining = min(self.window, self.jobrun.deadline) - time.monotonic()
             if remaining <= 0:
                 return False
             _, writable, _ = select.select([], [sock], [], remaining)
@@ -310,81 +339,7 @@ class Attempt:
         if not chunk:
             return False
         self.output += chunk
-        limit = self.session.output_limit
+        limit = self.jobrun.output_limit
         if len(self.output) > limit:
             del self.output[: len(self.output) - limit]
         return True
-
-
-class _ExitStatus:
-    """The worker's report that a job's tree is gone: JSON on a pipe, then EOF.
-
-    EOF without a report means the worker itself died (which takes its jobs with it).
-    """
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.ended = False
-        self.code: int | None = None
-        self.error = ""
-        self.limited: dict[str, int] = {}  # what the job's cgroup limits did (see ``_cgroup.events``)
-        self._data = bytearray()
-
-    def read(self) -> bool:
-        """Consume what is readable; False once the report is complete."""
-        try:
-            chunk = os.read(self.fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return True
-        self._data += chunk
-        # The report is one small write (atomic on a pipe), so a parseable chunk is all of it;
-        # waiting for EOF too would let any process that inherited the pipe delay us.
-        if chunk and len(self._data) < 4096 and not _is_json(bytes(self._data)):
-            return True
-        self.ended = True
-        try:
-            report = json.loads(self._data) if self._data else {"error": "sandbox worker died"}
-        except ValueError:
-            report = {"error": "unreadable exit report"}
-        code = report.get("status")
-        self.code = code if isinstance(code, int) else None
-        self.error = str(report.get("error", ""))
-        self.limited = {key: int(value) for key in ("oom_kills", "pids_refused")
-                        if isinstance(value := report.get(key), int)}
-        return False
-
-    def wait(self, deadline: float) -> bool:
-        """Read until the report is complete or ``deadline`` passes; whether it completed."""
-        while not self.ended:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                self.read()
-        return True
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
-
-
-def _describe_end(status: int | None, worker_error: str, phase: str) -> str:
-    if status is None:
-        return f"sandbox failure during {phase}: {worker_error or 'no exit status'}"
-    if status == 71:
-        return "sandbox setup failed (see stderr)"
-    if status < 0:
-        number = -status
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        hint = {"SIGKILL": " (memory, CPU or process limit?)", "SIGXCPU": " (CPU time limit)",
-                "SIGSEGV": " (crash)"}.get(name, "")
-        return f"killed by {name}{hint} during {phase}"
-    return f"exited with code {status} during {phase}"

@@ -3,7 +3,7 @@
 It registers ``selftaught`` and ``selftaught.sandbox`` as empty package shells pointing at their
 directories, so the worker can import the sandbox's child-side modules without running any
 package ``__init__`` (which could pull the LM clients and the rest of the broker into a process
-that forks untrusted code). Then it hands over to ``_worker.main``.
+that forks untrusted code). Then it hands over to ``_forkserver_main.main``.
 """
 
 import sys
@@ -21,6 +21,6 @@ def _register_package_shells() -> None:
 
 if __name__ == "__main__":
     _register_package_shells()
-    from selftaught.sandbox._worker import main
+    from selftaught.sandbox._forkserver_main import main
 
     sys.exit(main(sys.argv[1:]))

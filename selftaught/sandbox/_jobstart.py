@@ -1,10 +1,11 @@
-"""The first moments of a job process: wait for a job as a pre-forked spare, confine, run.
+"""The first moments of a job process: confine a freshly forked spare, wait for its job, run it.
 
-The fork server keeps one spare process forked ahead of time (pid 1 of a fresh pid namespace,
-its own process group, and where bubblewrap is absent its own mount namespace), so a job's
-critical path holds no fork. The spare waits on its own socket for the job's descriptors and
-settings, then locks itself down in this order: descriptors, scratch dir, rlimits, uid (or
-capabilities), no_new_privs, seccomp; and only then runs ``_runner`` on the untrusted code.
+The fork server forks each spare ahead of time (pid 1 of a fresh pid namespace, its own process
+group, and where bubblewrap is absent its own mount namespace) with its job socket and output
+pipe already made. The spare locks itself down at once, before any job exists, in this order:
+descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. Then it
+waits on its socket; the broker sends the job there directly. Only what depends on the job is
+left for then: its CPU-time rlimit (lowering a limit needs no privilege) and the process name.
 It never returns: every path ends in ``os._exit``.
 """
 
@@ -12,17 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import gc
 import os
+import resource
 import signal
 import socket
 import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from selftaught.sandbox import _confine, _runner
+from selftaught.sandbox import _confine, _runner, _wire
 
-__all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "Confinement", "spare_main"]
+__all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "Confinement", "Spare", "spare_main"]
+
+_exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` still exits here
 
 SETUP_FAILED = 71
 """Exit code of a job process whose confinement failed (the broker reports it as such)."""
@@ -41,15 +45,27 @@ class Confinement:
     seccomp: _confine.SeccompProgram | None
 
 
-def spare_main(sock: socket.socket, confinement: Confinement, cgroup_procs: tuple[str, ...] = ()) -> NoReturn:
-    """Body of a freshly forked spare; ``sock`` brings the job's fds and settings; ``cgroup_procs``
-    are the ``cgroup.procs`` files of the job's cgroups, which the spare joins before anything else."""
+@dataclass(frozen=True)
+class Spare:
+    """What one spare gets from the fork server: its job socket and output pipe (fd numbers in
+    the server), scratch dir, uid (None: keep uid 0 without capabilities), rlimits but CPU, and
+    the ``cgroup.procs`` files of its cgroups, which it joins before anything else."""
+
+    job_fd: int
+    out_fd: int
+    scratch: str
+    uid: int | None
+    limits: dict[str, int]
+    cgroup_procs: tuple[str, ...] = ()
+
+
+def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
+    """Body of a freshly forked spare: confine, then serve the job that arrives on its socket."""
     try:
-        # Let go of the server's descriptors at once (other jobs' status pipes among them):
-        # a spare can wait a long time, and must not keep any of them open meanwhile.
-        keep = sock.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 20)
+        # Keep only the job's two descriptors, at their final numbers: stdin /dev/null, stdout
+        # and stderr the output pipe, fd 3 the job socket. Other spares' and jobs' descriptors
+        # (their exit-report pipes among them) are gone before this spare can wait long.
+        _rewire_fds(spare.job_fd, spare.out_fd)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # If the server dies, so does the job (and with it the job's pid namespace).
@@ -59,28 +75,18 @@ def spare_main(sock: socket.socket, confinement: Confinement, cgroup_procs: tupl
         # per job: the kernel builds a new scheduler autogroup for every new session.
         os.setpgid(0, 0)
         _confine.set_name(SPARE_NAME)
-        for procs in cgroup_procs:  # "0" is the writer; done here, the slow move costs no server time
+        for procs in spare.cgroup_procs:  # "0" is the writer; the limits hold before any job code
             with open(procs, "w") as handle:
                 handle.write("0")
         if confinement.private_mounts:
             _confine.private_mounts(confinement.tmpfs_mb, confinement.expose)
-        data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
-        sock.close()
-        if not data or len(fds) != 2:
-            os._exit(0)  # the server is gone or retired us
-        _confine.set_name(JOB_NAME)
-        request = json.loads(data)
-        uid = request.get("uid")
-        _rewire_fds(fds[0], fds[1])
-        scratch = str(request["scratch"])
-        if confinement.private_mounts:
-            os.mkdir(scratch, 0o700)
-            if uid is not None:
-                os.chown(scratch, uid, uid)
-        os.chdir(scratch)
-        _confine.set_limits(dict(request.get("limits", {})))
-        if uid is not None:
-            _confine.drop_to_uid(int(uid))
+            os.mkdir(spare.scratch, 0o700)
+            if spare.uid is not None:
+                os.chown(spare.scratch, spare.uid, spare.uid)
+        os.chdir(spare.scratch)
+        _confine.set_limits(spare.limits)
+        if spare.uid is not None:
+            _confine.drop_to_uid(spare.uid)
         else:
             _confine.drop_capabilities()
         _confine.set_no_new_privs()
@@ -89,18 +95,45 @@ def spare_main(sock: socket.socket, confinement: Confinement, cgroup_procs: tupl
         numpy = sys.modules.get("numpy")
         if numpy is not None:  # a fresh process would not share the server's RNG state
             numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+        _warm_up()
     except BaseException as exc:  # never return into the server loop from a fork
         with contextlib.suppress(BaseException):
             os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
-        os._exit(SETUP_FAILED)
+        _exit(SETUP_FAILED)
     code = 1
     try:
-        code = _runner.serve(socket.socket(fileno=3))
+        code = _runner.serve(socket.socket(fileno=3), _begin)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
                 stream.flush()
-        os._exit(code)
+        # A job that gets this far without exiting (it rebound ``_exit`` too) lingers until the
+        # broker's reaper kills it, a second after its last result.
+        _exit(code)
+
+
+_WARM_UP_JOB = {"source": "import math\ndef f(x):\n    return [math.sqrt(x), {'k': (1, 'a')}]\n", "entry": "f",
+                "seed": 1, "modules": [], "calls": [[4.0]]}
+
+
+def _warm_up() -> None:
+    """Go once through what every job's start-up goes through (decode a frame, compile and load
+    a source, convert a result, collect garbage) on a harmless job of our own, so the
+    copy-on-write page faults that costs (a few hundred) happen while the spare waits, not after
+    the job arrives. The real job then replaces everything this left (module, seeds)."""
+    job = _wire.decode(_wire.encode(_WARM_UP_JOB)[4:])
+    function, _ = _runner._load(job)
+    if function is not None:
+        _wire.encode(_runner.to_plain(function(*job["calls"][0])))
+    gc.collect()
+
+
+def _begin(settings: dict[str, Any]) -> None:
+    """What depends on the job, done when it arrives and before any of its code runs."""
+    _confine.set_name(JOB_NAME)
+    cpu = settings.get("cpu_rlimit_s")
+    if isinstance(cpu, int) and cpu > 0:  # soft: SIGXCPU; a second later the kernel sends SIGKILL
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
 def _rewire_fds(job_fd: int, out_fd: int) -> None:

@@ -4,7 +4,7 @@ With bubblewrap, each worker runs inside one long-lived ``bwrap`` sandbox: new n
 UTS and cgroup namespaces, a private size-bounded tmpfs ``/tmp`` (the jobs' scratch space lives
 there), read-only ``/usr``, interpreter prefix, venv and the ``selftaught`` package directory, and
 nothing else of the host. Without it the worker runs directly, with the same empty environment.
-This module only builds argv lists and probes; starting and talking to workers is ``_workerproc``.
+This module only builds argv lists and probes; starting and talking to workers is ``_worker_handle``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 from selftaught.proxy.calls import ERROR_CLASSES, call_message, make_proxy, unpack_reply
@@ -157,19 +158,27 @@ class _CpuTimer:
     ITIMER_PROF counts the CPU time of every thread of the process; after the first expiry it
     fires again every few milliseconds, so a call that swallows ``_TimeUp`` is interrupted again.
     A call that ignores the signal entirely is still stopped by the broker's wall-clock limit.
+
+    ``_TimeUp`` is raised only while the innermost frame is the job's own code: a signal that
+    lands while ``_one_call`` itself runs (in its ``except`` clause, say, before ``stop``) only
+    marks the call as stopped, so no ``_TimeUp`` can escape the call's ``try``.
     """
 
     def __init__(self) -> None:
         self.active = False
         self.fired = False
+        self.trusted: frozenset[types.CodeType] = frozenset()
 
     def install(self) -> None:
+        self.trusted = frozenset({_one_call.__code__, _cpu_s.__code__, self.start.__code__,
+                                  self.stop.__code__, self._on_signal.__code__})
         _install_handler(signal.SIGPROF, self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.active:
             self.fired = True
-            raise _TimeUp
+            if frame is None or frame.f_code not in self.trusted:
+                raise _TimeUp
 
     def start(self, limit_s: float) -> None:
         self.fired = False
@@ -177,13 +186,8 @@ class _CpuTimer:
         _setitimer(signal.ITIMER_PROF, max(limit_s, 1e-4), 0.005)
 
     def stop(self) -> None:
-        while True:
-            try:
-                self.active = False
-                _setitimer(signal.ITIMER_PROF, 0.0)
-                return
-            except _TimeUp:  # the signal landed before ``active`` was cleared
-                continue
+        self.active = False
+        _setitimer(signal.ITIMER_PROF, 0.0)
 
 
 _TIMER = _CpuTimer()
@@ -232,9 +236,11 @@ def _one_call(function: Any, args: list[Any], limit_s: float | None) -> dict[str
     return result
 
 
-def serve(sock: socket.socket) -> int:
+def serve(sock: socket.socket, begin: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Run the job the broker sends on ``sock``; the return value is the process exit code.
 
+    Messages in: a settings frame (``cpu_rlimit_s``), handed to ``begin`` before anything else,
+    then the job frame.
     Messages out: ``fail`` (the source cannot provide the entry) or ``ready`` (start-up done:
     the job decoded and the source loaded), then per call ``start`` (the call's limit starts
     now) and ``result``; ``call`` asks the broker for a remote method (answered with
@@ -243,6 +249,9 @@ def serve(sock: socket.socket) -> int:
     that much CPU time.
     """
     channel = _Channel(sock)
+    settings = _wire.recv(sock)
+    if begin is not None:
+        begin(settings)
     job = _wire.recv(sock)
     function, reason = _load(job)
     _flush()

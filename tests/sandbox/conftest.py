@@ -26,6 +26,7 @@ def descendants(root: int) -> set[int]:
     named ``sandbox-worker`` between its fork and its renaming). Jobs and anything they start
     are named ``sandbox-job``, so leftovers of a job are always counted."""
     parents: dict[int, int] = {}
+    uncounted: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -35,14 +36,16 @@ def descendants(root: int) -> set[int]:
             continue
         name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
         fields = rest.split()
-        if fields[0] != "Z" and name not in ("sandbox-spare", "sandbox-worker"):
+        if fields[0] != "Z":
             parents[int(entry.name)] = int(fields[1])
+            if name in ("sandbox-spare", "sandbox-worker"):
+                uncounted.add(int(entry.name))  # its descendants (the jobs) still count
     found: set[int] = set()
     frontier = {root}
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
-    return found
+    return found - uncounted
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -99,11 +102,16 @@ def census() -> Callable[[], set[int]]:
 def no_leftovers(request: pytest.FixtureRequest, plain_sandbox: ForkServerSandbox) -> Iterator[None]:
     """Fails the test if it leaves any process below this one beyond those present before.
 
-    It starts the shared sandboxes first, so their workers are part of "before".
+    It starts the shared sandboxes first, so their workers are part of "before". A job's caller
+    gets its results before the job has exited, so it first waits until the shared sandboxes'
+    workers have reported every job's tree gone (and killed any that lingered).
     """
+    boxes = [plain_sandbox]
     with contextlib.suppress(pytest.skip.Exception):
-        request.getfixturevalue("bwrap_sandbox")
+        boxes.append(request.getfixturevalue("bwrap_sandbox"))
     before = descendants(os.getpid())
     yield
+    for box in boxes:
+        assert box._reaper.wait_idle(30), "a job's exit was never reported"
     after = descendants(os.getpid())
     assert after <= before, f"processes left behind: {sorted(after - before)}"

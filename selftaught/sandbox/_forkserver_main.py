@@ -1,14 +1,16 @@
-"""The fork server: a warm process that starts one confined process tree per job.
+"""The fork server: the code that runs inside each worker process, keeping confined spares ready.
 
-It runs (inside bubblewrap where available) with numpy already imported, and listens on a
-SOCK_SEQPACKET control socket from the broker. ``spawn`` carries the job's descriptors (its
-message socket, its output pipe, and the pipe for its exit report) as SCM_RIGHTS. The server
-hands the first two to a *spare*: a process forked ahead of time as pid 1 of a fresh pid
-namespace (so its exit or SIGKILL takes every descendant with it, setsid'd daemons included),
-which then confines itself and runs the untrusted code (``_jobstart``, ``_runner``). The server
-forks the next spare, reports each job's exit once the whole tree is gone, kills jobs on
-request, and wipes their scratch dirs. It never reads job messages: those go straight between
-the job and the broker."""
+It runs (inside bubblewrap where available) with numpy already imported, and talks to the broker
+over one SOCK_SEQPACKET control socket. It keeps ``SPARES_AHEAD`` *spares* ready: processes forked
+ahead of time, each pid 1 of a fresh pid namespace (so its exit or SIGKILL takes every descendant
+with it, setsid'd daemons included), in its own cgroup, and already confined before any job exists
+(``_jobstart``: rlimits, its own uid, no_new_privs, seccomp, its scratch dir). For each spare the
+server makes the job's message socket, its output pipe and its exit-report pipe, and hands the
+broker's ends to the broker at once (``spare`` message, SCM_RIGHTS), so a job goes from the
+broker straight to its spare without passing through here. Requests from the broker: ``took``
+(a spare got a job: fork its replacement) and ``kill``. Once a job's tree is gone the server
+wipes its scratch dir and writes the exit report (status, CPU time, cgroup limit counters,
+whether it was killed on request) on the report pipe. It never reads job messages."""
 
 from __future__ import annotations
 
@@ -29,20 +31,28 @@ from typing import Any
 
 from selftaught.sandbox import _cgroup, _confine, _jobstart
 
-__all__ = ["main"]
+__all__ = ["SPARES_AHEAD", "main"]
+
+SPARES_AHEAD = 2
+"""Spares each worker keeps forked and confined for the broker while none of its jobs runs."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
 
 @dataclass
-class _Entry:
-    job: str
-    scratch: str
-    status_fd: int  # where the exit status goes; the broker waits on it
+class _Child:
+    """A spare, and later the job it became."""
+
+    spare: int  # the broker's name for it
+    status_fd: int  # where the exit report goes; the broker waits on its other end
+    scratch: str  # wiped once the tree is gone ("" when it lives in the job's own tmpfs)
+    cgroup: str  # its cgroup folders' name ("" without cgroups)
+    taken: bool = False
+    killed: bool = False
 
 
 class ForkServer:
-    """Serves spawn/kill requests until the broker closes the control socket."""
+    """Keeps spares ready and serves took/kill requests until the broker closes the control socket."""
 
     def __init__(self, control: socket.socket, settings: dict[str, Any]) -> None:
         self.control = control
@@ -50,7 +60,7 @@ class ForkServer:
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in dict(settings.get("env", {})).items()})
         self.scratch_root = str(settings["scratch_root"])
-        self.jobs: dict[int, _Entry] = {}
+        self.children: dict[int, _Child] = {}  # pid -> spare or job
         self.notes: list[str] = []
         for name in settings.get("preload", []):
             try:
@@ -68,6 +78,9 @@ class ForkServer:
             except Exception as exc:
                 self.notes.append(f"seccomp unavailable: {type(exc).__name__}: {exc}")
         self.drop_uid = bool(settings.get("drop_uid")) and os.geteuid() == 0
+        self.uid_base = int(settings.get("uid_base", 0))
+        self.uid_count = max(1, int(settings.get("uid_count", 1)))
+        self.limits = {str(k): int(v) for k, v in dict(settings.get("limits", {})).items()}
         self.tmpfs_mb = int(settings.get("tmpfs_mb", 64))
         self.expose = [(str(path), str(cover)) for path, cover in settings.get("expose", [])]
         self.private_mounts = False
@@ -76,12 +89,13 @@ class ForkServer:
         if not self.private_mounts:  # otherwise each job's scratch dir lives in its own tmpfs
             os.makedirs(self.scratch_root, mode=0o711, exist_ok=True)
             os.chmod(self.scratch_root, 0o711)
+        if not self.drop_uid:
+            self.limits.pop("NPROC", None)  # per uid: without a uid of its own it would count the server
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
-        self.busy_cgroups: list[str] = []  # job folders to remove once the kernel lets go of them
-        self.cgroup_of: dict[int, str] = {}  # spare or job pid -> its cgroup folders' name
-        self.cgroup_names = itertools.count()
-        self.spare: tuple[int, socket.socket] | None = None
+        self.busy_cgroups: list[str] = []  # folders to remove once the kernel lets go of them
+        self.names = itertools.count()
+        self.ready = 0  # spares handed to the broker and not yet taken
         with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
@@ -147,10 +161,9 @@ class ForkServer:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_write)
         self._send(self.hello())
-        with contextlib.suppress(OSError):
-            self._new_spare()  # so that even the first job finds its process waiting
         try:
             while True:
+                self._top_up()
                 ready, _, _ = select.select([self.control.fileno(), wake_read], [], [], 1.0)
                 if wake_read in ready:
                     with contextlib.suppress(BlockingIOError):
@@ -161,123 +174,109 @@ class ForkServer:
         finally:
             self._kill_all()
 
+    def _top_up(self) -> None:
+        """Fork spares until ``SPARES_AHEAD`` are ready, or just one while a job of ours runs, so
+        that forking and confining the others does not take CPU from it (a failed fork is
+        retried next round: every exit wakes the loop, and it wakes each second anyway)."""
+        running = any(child.taken for child in self.children.values())
+        while self.ready < (1 if running else SPARES_AHEAD):
+            try:
+                self._new_spare()
+            except OSError:
+                return
+
     def _handle_request(self) -> bool:
-        data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 4)
+        data = self.control.recv(1 << 12)
         if not data:
-            for fd in fds:
-                os.close(fd)
             return False
         request = json.loads(data)
-        if request.get("op") == "spawn" and len(fds) == 3:
-            self._spawn(request, fds[0], fds[1], fds[2])
-        elif request.get("op") == "kill":
-            self._kill(str(request["job"]))
-        else:
-            for fd in fds:
-                os.close(fd)
+        spare = request.get("spare")
+        found = next((pid for pid, child in self.children.items() if child.spare == spare), None)
+        if request.get("op") == "took":
+            self.ready -= 1  # counted until taken, even if it died waiting (the broker sees that)
+            if found is not None:
+                self.children[found].taken = True
+        elif request.get("op") == "kill" and found is not None:
+            self.children[found].killed = True
+            _kill_tree(found)
         return True
 
-    def _send(self, message: dict[str, Any]) -> None:
-        self.control.send(json.dumps(message).encode())
+    def _send(self, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
+        socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
 
-    def _spawn(self, request: dict[str, Any], job_fd: int, out_fd: int, status_fd: int) -> None:
-        job = str(request["job"])
-        uid = request.get("uid") if self.drop_uid else None
-        scratch = "/tmp/job" if self.confinement.private_mounts else os.path.join(self.scratch_root, f"job-{job}")
-        settings = json.dumps({"uid": uid, "limits": request.get("limits", {}), "scratch": scratch}).encode()
+    def _new_spare(self) -> None:
+        """Fork one confined spare and hand its job socket, output and report pipes to the broker."""
+        number = next(self.names)
+        uid = self.uid_base + number % self.uid_count if self.drop_uid else None
+        name, procs = "", tuple[str, ...]()
+        if self.cgroups is not None:
+            # The spare's own cgroup, with its limits; the spare moves itself in (moving a process
+            # waits for an RCU grace period, ~10 ms on a loaded machine) before it can take a job.
+            name = f"s{number}"
+            procs = self.cgroups.enter(name, None)
+        scratch = "/tmp/job" if self.private_mounts else os.path.join(self.scratch_root, f"job-{number}")
+        opened: list[int] = []
         try:
-            if not self.confinement.private_mounts:
+            if not self.private_mounts:
                 os.mkdir(scratch, 0o700)
                 if uid is not None:
                     os.chown(scratch, uid, uid)
-            pid = self._hand_to_spare(settings, job_fd, out_fd)
-        except OSError as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            _report(status_fd, {"status": None, "error": f"could not start the job: {exc}"})
-            return
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            opened += [ours.detach(), theirs.detach()]
+            opened += os.pipe()  # output: read end for the broker, write end for the job
+            opened += os.pipe()  # exit report: read end for the broker, write end kept here
+            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], scratch, uid, self.limits, procs))
+        except OSError:
+            for fd in opened:
+                os.close(fd)
+            if not self.private_mounts:
+                shutil.rmtree(scratch, ignore_errors=True)
+            self._drop_cgroup(name or None)
+            raise
+        self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name)
+        for fd in (opened[1], opened[3]):
+            os.close(fd)
+        try:
+            self._send({"t": "spare", "spare": number, "cgroup": name}, (opened[0], opened[2], opened[4]))
+            self.ready += 1
         finally:
-            os.close(job_fd)
-            os.close(out_fd)
-        if self.confinement.private_mounts:
-            scratch = ""  # it lives in the job's own tmpfs, which dies with the job
-        self.jobs[pid] = _Entry(job, scratch, status_fd)
-        with contextlib.suppress(OSError):
-            self._new_spare()  # the next job's process, forked off the critical path
+            for fd in (opened[0], opened[2], opened[4]):
+                os.close(fd)
 
-    def _hand_to_spare(self, settings: bytes, job_fd: int, out_fd: int) -> int:
-        """Give the job to the waiting spare (forking one first if there is none); its pid."""
-        for _ in range(2):
-            if self.spare is None:
-                self._new_spare()
-            assert self.spare is not None
-            pid, sock = self.spare
-            self.spare = None
-            try:
-                socket.send_fds(sock, [settings], [job_fd, out_fd])
-                return pid
-            except OSError:
-                _kill_tree(pid)  # a spare that cannot take its job is of no use
-            finally:
-                sock.close()
-        raise OSError("no spare job process would take the job")
-
-    def _new_spare(self) -> None:
-        # The spare's own cgroup, with its limits; the spare moves itself in (moving a process
-        # waits for an RCU grace period, ~10 ms on a loaded machine) before it can take a job,
-        # so the limits hold from the job's first instruction.
-        name, procs = "", tuple[str, ...]()
-        if self.cgroups is not None:
-            name = f"s{next(self.cgroup_names)}"
-            procs = self.cgroups.enter(name, None)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    def _fork_spare(self, spare: _jobstart.Spare) -> int:
         if self.own_pidns is not None:
             _confine.new_pid_namespace_for_next_child()
         try:
             pid = os.fork()
-        except OSError:
+        finally:
             if self.own_pidns is not None:
-                _confine.restore_pid_namespace(self.own_pidns)
-            ours.close()
-            theirs.close()
-            self._drop_cgroup(name or None)
-            raise
+                with contextlib.suppress(OSError):
+                    _confine.restore_pid_namespace(self.own_pidns)
         if pid == 0:
-            _jobstart.spare_main(theirs, self.confinement, procs)
-        if self.own_pidns is not None:
-            _confine.restore_pid_namespace(self.own_pidns)
-        theirs.close()
-        if name:
-            self.cgroup_of[pid] = name
-        self.spare = (pid, ours)
-
-    def _kill(self, job: str) -> None:
-        for pid, entry in self.jobs.items():
-            if entry.job == job:
-                _kill_tree(pid)
+            _jobstart.spare_main(spare, self.confinement)
+        return pid
 
     def _reap(self) -> None:
         if self.busy_cgroups:
             self._drop_cgroup(None)
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare[0]:
-                self.spare[1].close()
-                self.spare = None
-            entry = self.jobs.pop(pid, None)
-            if entry is not None:
-                if self.own_pidns is None:
-                    _kill_tree(pid)  # without a namespace, at least its process group goes too
-                if entry.scratch:
-                    shutil.rmtree(entry.scratch, ignore_errors=True)
-                name = self.cgroup_of.get(pid)
-                limited = self.cgroups.events(name) if self.cgroups is not None and name else {}
-                _report(entry.status_fd, {"status": os.waitstatus_to_exitcode(status), **limited})
-            self._drop_cgroup(self.cgroup_of.pop(pid, None))
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            if self.own_pidns is None:
+                _kill_tree(pid)  # without a namespace, at least its process group goes too
+            if child.scratch:
+                shutil.rmtree(child.scratch, ignore_errors=True)
+            limited = self.cgroups.events(child.cgroup) if self.cgroups is not None and child.cgroup else {}
+            _report(child.status_fd, {"status": os.waitstatus_to_exitcode(status), "killed": child.killed,
+                                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 4), **limited})
+            self._drop_cgroup(child.cgroup or None)
 
     def _drop_cgroup(self, name: str | None) -> None:
         """Remove an ended job's (or spare's) cgroup folders, and retry ones the kernel still held."""
@@ -287,21 +286,20 @@ class ForkServer:
         self.busy_cgroups = [name for name in pending if not self.cgroups.remove(name)]
 
     def _kill_all(self) -> None:
-        if self.spare is not None:
-            _kill_tree(self.spare[0])
-        for pid in list(self.jobs):
+        for pid in list(self.children):
             _kill_tree(pid)
         deadline = time.monotonic() + 5
-        while self.jobs and time.monotonic() < deadline:
+        while self.children and time.monotonic() < deadline:
             try:
                 pid, _ = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
-            entry = self.jobs.pop(pid, None)
-            self._drop_cgroup(self.cgroup_of.pop(pid, None))
-            if entry is not None:
-                shutil.rmtree(entry.scratch, ignore_errors=True)
-                _report(entry.status_fd, {"status": None, "error": "sandbox worker stopped"})
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._drop_cgroup(child.cgroup or None)
+                if child.scratch:
+                    shutil.rmtree(child.scratch, ignore_errors=True)
+                _report(child.status_fd, {"status": None, "error": "sandbox worker stopped"})
 
 
 def _report(status_fd: int, status: dict[str, Any]) -> None:

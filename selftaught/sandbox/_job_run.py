@@ -6,14 +6,15 @@ fresh process with the calls after it. The whole job has one absolute deadline, 
 gets its CPU slot: the job's own ``Job.deadline()``, or the deadline of the job whose proxy call
 started it (a solution scored inside an improver run ends with that run), whichever comes first.
 Nothing the sandboxed code sends moves it. Everything runs in the thread that called
-``Sandbox.run``; killing and reaping process trees is the worker's job.
+``Sandbox.run``, except waiting for the exit of a job whose results are all in: the caller gets
+its ``Outcome`` at once and the reaper (``_reaper``) frees the job's CPU slot once the worker
+reports the tree gone. Killing and reaping process trees is the worker's job.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,11 @@ from selftaught.proxy.calls import reply_error, reply_value, spec_message
 from selftaught.records import CallResult, Job, Outcome
 from selftaught.sandbox import _wire
 from selftaught.sandbox._attempt import Attempt, Launch
+from selftaught.sandbox._reaper import Reaper
+from selftaught.sandbox._worker_handle import Spare
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobSession", "SizeLimits", "encode_job", "time_left"]
+__all__ = ["JobRun", "SizeLimits", "encode_job", "time_left"]
 
 _MAX_STDERR = 1 << 20
 
@@ -49,11 +52,11 @@ def time_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-class JobSession:
+class JobRun:
     """Drives one job, over as many processes as its calls need; ``run`` returns its ``Outcome``."""
 
     def __init__(self, job: Job, handler: Handler | None, slots: threading.Semaphore,
-                 output_limit_bytes: int, launch: Callable[[float], Launch], sizes: SizeLimits | None = None) -> None:
+                 output_limit_bytes: int, launch: Launch, reaper: Reaper, sizes: SizeLimits | None = None) -> None:
         self.job = job
         self.sizes = sizes or SizeLimits()
         self.received = 0  # bytes the job sent, over all its processes
@@ -63,6 +66,7 @@ class JobSession:
         self.slots = slots
         self.output_limit = output_limit_bytes
         self.launch = launch
+        self.reaper = reaper
         self.holding_slot = False
         self.deadline = 0.0
         self.deadline_note = ""
@@ -110,6 +114,19 @@ class JobSession:
     def payload(self, first: int) -> bytes:
         """The first frame of a process that runs the job from call ``first`` (0-based) on."""
         return self.first_payload if first == 0 else encode_job(self.job, first)
+
+    def hand_over(self, spare: Spare) -> None:
+        """Leave the exit of ``spare``'s tree (its results all in) to the reaper, with this job's
+        CPU slot and its place in the worker's count, which the reaper frees once it is gone."""
+        slot, self.holding_slot = self.holding_slot, False
+        worker, slots = spare.worker, self.slots
+
+        def release() -> None:
+            worker.track(-1)
+            if slot:
+                slots.release()
+
+        self.reaper.hand_over(spare, release)
 
     def serve_call(self, remote: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Answer one proxy call through the handler, without holding a CPU slot meanwhile."""

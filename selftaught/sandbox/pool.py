@@ -6,14 +6,13 @@ worker bounds how many compute at once, and a job waiting on its handler gives i
 nesting (improver -> handler -> solution job) cannot deadlock. Layers in force on this host are
 decided once at construction and exposed as ``layers``; weaker-than-full isolation is reported
 loudly on stderr and in ``warnings`` (``SandboxConfig.strict`` makes it an error instead).
-Protocol details live in ``_session``, ``_attempt`` and ``_workerproc`` (broker side) and in ``_worker``,
-``_jobstart`` and ``_runner`` (sandbox side); ``_launch`` builds the bubblewrap command line.
+Protocol details live in ``_job_run``, ``_attempt``, ``_reaper`` and ``_worker_handle`` (broker side)
+and in ``_forkserver_main``, ``_jobstart`` and ``_runner`` (inside the worker); ``_launch`` builds
+the bubblewrap command line. The package docstring draws the path of one job.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import random
 import shutil
 import sys
@@ -29,9 +28,9 @@ from selftaught.config import SandboxConfig
 from selftaught.errors import SandboxError
 from selftaught.records import Job, Outcome
 from selftaught.sandbox import _cgroup, _launch
-from selftaught.sandbox._attempt import Launch
-from selftaught.sandbox._session import JobSession, SizeLimits
-from selftaught.sandbox._workerproc import WorkerProcess
+from selftaught.sandbox._job_run import JobRun, SizeLimits
+from selftaught.sandbox._reaper import Reaper
+from selftaught.sandbox._worker_handle import Spare, WorkerHandle
 from selftaught.sandbox.base import Handler
 
 __all__ = ["DEFAULT_PRELOAD", "ForkServerSandbox"]
@@ -43,7 +42,7 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
 """Modules every worker imports once, so jobs that use them start warm."""
 
 _UID_BASE_RANGE = (1_000_000, 2_000_000_000)
-_UIDS_PER_SANDBOX = 100_000
+_UIDS_PER_SANDBOX = 100_000  # split among the workers, each of which gives every spare the next uid
 _MB = 1024 * 1024
 
 
@@ -82,19 +81,19 @@ class ForkServerSandbox:
         }
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.workers)
-        self._counter = itertools.count()
         self._uid_base = random.SystemRandom().randrange(*_UID_BASE_RANGE)
+        self._reaper = Reaper()
         self._closed = False
         # Workers are launched from one long-lived thread: bwrap's --die-with-parent fires when
         # the *thread* that started it exits, which an arbitrary caller thread may soon do.
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
-        self._workers: list[WorkerProcess] = []
+        self._workers: list[WorkerHandle] = []
         # Per-job cgroups need root (to create them) and the uid drop (so jobs cannot rewrite them).
         self._cgroups, cgroup_error = (None, "switched off (sandbox.job_cgroups)") if not config.job_cgroups \
             else _cgroup.CgroupHost.create() if host.root else (None, "not running as root")
         # Also runs at interpreter exit, so a sandbox nobody closed leaves no process, dir or cgroup.
         self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._launcher, self._dir,
-                                           self._cgroups)
+                                           self._cgroups, self._reaper)
         try:
             futures = [self._launcher.submit(self._start_worker, i) for i in range(config.workers)]
             self._workers.extend(f.result() for f in futures)
@@ -135,8 +134,8 @@ class ForkServerSandbox:
             if value is not None and not value > 0:
                 raise SandboxError(f"{name} must be positive, not {value}")
         sizes = SizeLimits(self.config.max_result_kb * 1024, self.config.max_job_mb * _MB, self.config.max_job_values)
-        session = JobSession(job, handler, self._slots, self.config.output_limit_kb * 1024, self._launch, sizes)
-        return session.run()
+        return JobRun(job, handler, self._slots, self.config.output_limit_kb * 1024, self._take_spare,
+                      self._reaper, sizes).run()
 
     def close(self) -> None:
         """Stop every worker and its jobs; nothing is left running afterwards."""
@@ -152,27 +151,31 @@ class ForkServerSandbox:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _start_worker(self, index: int) -> WorkerProcess:
+    def _start_worker(self, index: int) -> WorkerHandle:
         # Runs on the launcher thread only.
         settings = dict(self._settings)
         if self._use_bwrap:
             settings["scratch_root"] = _launch.BWRAP_SCRATCH_ROOT
         else:
             settings["scratch_root"] = str(self._dir / f"scratch-{index}")
+        per_worker = _UIDS_PER_SANDBOX // self.config.workers
+        settings["uid_base"], settings["uid_count"] = self._uid_base + index * per_worker, per_worker
+        settings["limits"] = self._limits()
         binds: list[tuple[str, str]] = []
+        host_dirs: dict[str, str] = {}
         if self._cgroups is not None:
-            dirs = self._cgroups.worker_dirs(index)
+            dirs = host_dirs = self._cgroups.worker_dirs(index)
             if self._use_bwrap:  # the worker sees its folders at a neutral path inside bwrap
                 binds = [(path, f"{_launch.CGROUP_MOUNT}/{name}") for name, path in dirs.items()]
                 dirs = {name: inside for (_, inside), name in zip(binds, dirs, strict=True)}
             settings["cgroups"] = {"version": self._cgroups.version, "dirs": dirs,
                                    "memory_bytes": self.config.memory_mb * _MB,
                                    "max_processes": self.config.max_processes}
-        worker = WorkerProcess(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb, binds)
+        worker = WorkerHandle(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb, binds, host_dirs)
         worker.start()
         return worker
 
-    def _pick_worker(self) -> WorkerProcess:
+    def _pick_worker(self) -> WorkerHandle:
         with self._lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
@@ -182,21 +185,15 @@ class ForkServerSandbox:
                     self._workers[i] = self._launcher.submit(self._start_worker, worker.index).result()
             return min(self._workers, key=lambda w: w.in_flight)
 
-    def _launch(self, cpu_s: float) -> Launch:
-        """A worker, job id, uid and rlimits for one job process that may use ``cpu_s`` of CPU."""
-        worker = self._pick_worker()
-        number = next(self._counter)
-        uid = self._uid_base + number % _UIDS_PER_SANDBOX
-        return worker, str(number), uid, self._limits(cpu_s, worker)
+    def _take_spare(self, timeout_s: float) -> Spare | str:
+        """A confined spare of the least busy worker for one job process, or why there is none."""
+        return self._pick_worker().take(timeout_s)
 
-    def _limits(self, cpu_s: float, worker: WorkerProcess) -> dict[str, int]:
-        # CPU time for the whole process: a backstop only, as the job's deadline is wall time
-        # and ends it first unless it runs several threads.
-        limits = {"AS": self.config.memory_mb * _MB, "CPU": math.ceil(cpu_s) + 1,
-                  "FSIZE": self.config.file_size_mb * _MB, "NOFILE": self.config.open_files, "CORE": 0}
-        if worker.hello.get("uid_drop"):
-            limits["NPROC"] = self.config.max_processes
-        return limits
+    def _limits(self) -> dict[str, int]:
+        """Every job's rlimits but CPU, which depends on its deadline (``_attempt`` sends it with
+        the job). NPROC counts per uid, so the worker drops it when jobs keep uid 0."""
+        return {"AS": self.config.memory_mb * _MB, "FSIZE": self.config.file_size_mb * _MB,
+                "NOFILE": self.config.open_files, "CORE": 0, "NPROC": self.config.max_processes}
 
     def _compute_layers(self, hello: dict[str, Any]) -> tuple[str, ...]:
         layers = ["fork", "new-session", "rlimits", "clean-env", "scratch-dir"]
@@ -217,11 +214,12 @@ class ForkServerSandbox:
         return tuple(layers)
 
 
-def _shut_down(workers: list[WorkerProcess], launcher: ThreadPoolExecutor, directory: Path,
-               cgroups: _cgroup.CgroupHost | None) -> None:
+def _shut_down(workers: list[WorkerHandle], launcher: ThreadPoolExecutor, directory: Path,
+               cgroups: _cgroup.CgroupHost | None, reaper: Reaper) -> None:
     for worker in list(workers):
         worker.stop()
     workers.clear()
+    reaper.stop()  # the workers reported every job gone as they stopped
     launcher.shutdown(wait=True)
     shutil.rmtree(directory, ignore_errors=True)
     if cgroups is not None:

@@ -1,0 +1,218 @@
+"""The broker's handle on one worker process (a fork server, ``_forkserver_main``): start it,
+take the confined spares it keeps ready, ask it to kill one, and stop it.
+
+Control messages are JSON over a SOCK_SEQPACKET socket pair, one message per packet. The server
+sends a ``spare`` message for each spare it forks, carrying as SCM_RIGHTS the broker's ends of the
+spare's job socket, output pipe and exit-report pipe; the broker answers ``took`` when it gives
+one a job (the server then forks a replacement) and ``kill`` to end one. Job messages never pass
+through here: the job's thread talks to its spare directly and waits on its own descriptors, so
+the broker needs no thread per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selftaught.errors import SandboxError
+from selftaught.sandbox import _launch
+
+__all__ = ["Spare", "WorkerHandle"]
+
+_START_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Spare:
+    """A confined process waiting for its job: the broker's ends of its descriptors."""
+
+    worker: WorkerHandle
+    number: int  # the server's name for it (``kill`` takes it)
+    sock: socket.socket  # the job's messages, both ways
+    out_read: int  # the job's stdout and stderr
+    status_read: int  # the server's exit report once the job's tree is gone
+    cgroup: str  # its cgroup folders' name in each of the worker's folders ("" without)
+
+    def close(self) -> None:
+        """Close the broker's ends (each at most once)."""
+        self.sock.close()
+        for name in ("out_read", "status_read"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
+
+
+class WorkerHandle:
+    """One warm fork server (inside bwrap when ``use_bwrap``)."""
+
+    def __init__(self, index: int, use_bwrap: bool, settings: dict[str, Any], log_dir: Path,
+                 tmpfs_mb: int, binds: Sequence[tuple[str, str]] = (),
+                 cgroup_dirs: dict[str, str] | None = None) -> None:
+        self.index = index
+        self._binds = tuple(binds)
+        self.hello: dict[str, Any] = {}
+        self.cgroup_dirs = dict(cgroup_dirs or {})  # host paths of its cgroup folders, per controller
+        self._use_bwrap = use_bwrap
+        self._settings = settings
+        self._log_path = log_dir / f"worker-{index}.log"
+        self._tmpfs_mb = tmpfs_mb
+        self._lock = threading.Lock()  # counts and sends
+        self._take_lock = threading.Lock()  # one thread at a time reads spares off the socket
+        self._spares: list[Spare] = []
+        self._in_flight = 0
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._control is not None and self._process is not None and self._process.poll() is None
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def track(self, delta: int) -> None:
+        """Count jobs in flight here (the pool sends new jobs to the least busy worker)."""
+        with self._lock:
+            self._in_flight += delta
+
+    def start(self) -> None:
+        """Launch the worker and wait for its hello (numpy imported, filter built)."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args_read, args_write = os.pipe()
+        try:
+            command = _launch.worker_command(self._use_bwrap, child.fileno(), self._tmpfs_mb, self._binds)
+            blob = b""
+            if self._use_bwrap:
+                command, blob = _launch.through_args_fd(command, args_read)
+            with self._log_path.open("ab") as log:
+                # env is given explicitly: the broker's own environment (API keys) never passes.
+                self._process = subprocess.Popen(
+                    command, env=dict(_launch.SANDBOX_ENV), stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=log, pass_fds=(child.fileno(), args_read), cwd="/", close_fds=True,
+                    start_new_session=True)
+            os.close(args_read)
+            args_read = -1
+            with os.fdopen(args_write, "wb") as sink:  # bwrap reads it to EOF before anything else
+                args_write = -1
+                sink.write(blob)
+        except OSError as exc:
+            parent.close()
+            raise SandboxError(f"cannot start sandbox worker: {exc}") from exc
+        finally:
+            child.close()
+            for fd in (args_read, args_write):
+                if fd >= 0:
+                    os.close(fd)
+        try:
+            parent.send(json.dumps(self._settings).encode())
+            parent.settimeout(_START_TIMEOUT_S)
+            data = parent.recv(1 << 20)
+            parent.settimeout(None)
+            self.hello = json.loads(data) if data else {}
+        except (OSError, ValueError):
+            self.hello = {}
+        if self.hello.get("t") != "hello":
+            parent.close()
+            self._reap_process()
+            raise SandboxError(f"sandbox worker {self.index} did not start: {self._log_tail()}")
+        self._control = parent
+
+    def take(self, timeout_s: float) -> Spare | str:
+        """The next confined spare (waiting up to ``timeout_s`` for the server to fork one), told
+        to the server as taken; or why there is none."""
+        with self._take_lock:
+            control = self._control
+            if control is None:
+                return "sandbox worker is not running"
+            if not self._spares:
+                try:
+                    control.settimeout(max(0.001, timeout_s))
+                    data, fds, _, _ = socket.recv_fds(control, 1 << 12, 3)
+                except TimeoutError:
+                    return f"sandbox worker {self.index} had no spare process ready within {timeout_s:.3g} s"
+                except OSError as exc:
+                    return f"sandbox worker unreachable: {exc}"
+                spare = self._spare(data, fds)
+                if spare is None:
+                    return f"sandbox worker {self.index} stopped: {self._log_tail()}"
+                self._spares.append(spare)
+            spare = self._spares.pop(0)
+        error = self._send({"op": "took", "spare": spare.number})
+        if error:
+            spare.close()
+            return error
+        return spare
+
+    def _spare(self, data: bytes, fds: list[int]) -> Spare | None:
+        try:
+            message = json.loads(data) if data else {}
+        except ValueError:
+            message = {}
+        if message.get("t") != "spare" or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            return None
+        sock = socket.socket(fileno=fds[0])
+        sock.setblocking(False)
+        for fd in fds[1:]:
+            os.set_blocking(fd, False)
+        return Spare(self, int(message["spare"]), sock, fds[1], fds[2], str(message.get("cgroup", "")))
+
+    def kill(self, spare: int) -> None:
+        """Kill the job (or spare) ``spare``'s whole process tree (no-op if it already ended)."""
+        self._send({"op": "kill", "spare": spare})
+
+    def _send(self, message: dict[str, Any]) -> str:
+        with self._lock:
+            if self._control is None:
+                return "sandbox worker is not running"
+            try:
+                self._control.send(json.dumps(message).encode())
+            except OSError as exc:
+                return f"sandbox worker unreachable: {exc}"
+        return ""
+
+    def stop(self) -> None:
+        """Close the control socket (the worker kills its jobs and spares and exits), then reap it."""
+        with self._lock:
+            control, self._control = self._control, None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.shutdown(socket.SHUT_RDWR)  # a thread waiting in ``take`` wakes up now
+        with self._take_lock:
+            spares, self._spares = self._spares, []
+            if control is not None:
+                control.close()
+        for spare in spares:
+            spare.close()
+        self._reap_process()
+
+    def _reap_process(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
+
+    def _log_tail(self) -> str:
+        try:
+            text = self._log_path.read_bytes()[-600:].decode(errors="replace").strip()
+        except OSError:
+            text = ""
+        return " | ".join(text.splitlines()[-3:]) if text else "no output"
+
+    def __repr__(self) -> str:
+        pid = self._process.pid if self._process else None
+        return f"WorkerHandle(index={self.index}, pid={pid}, alive={self.alive})"

@@ -1,0 +1,128 @@
+"""The per-job fast path: results return before the job has exited, yet the exit is still waited
+for (the slot stays held, a lingering job is killed); the in-process CPU timer never lets its
+interrupt escape the call; a SIGKILLed job's failure says what killed it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from selftaught.config import SandboxConfig
+from selftaught.records import Job
+from selftaught.sandbox import ForkServerSandbox, _exit_report, _reaper, _runner
+
+LINGERS = (
+    "import sys\n"
+    "def f():\n"
+    "    # Rebind the exit the job process ends with: it would now sleep instead of exiting.\n"
+    "    start = sys.modules['selftaught.sandbox._jobstart']\n"
+    "    import time\n"
+    "    start._exit = lambda code: time.sleep(60)\n"
+    "    return 'done'\n"
+)
+TRIVIAL = Job("def f():\n    return 1\n", "f", ((),), call_timeout_s=5)
+
+
+def test_a_job_alive_after_its_last_result_is_killed_and_holds_its_slot_until_then(
+        census: Callable[[], set[int]]) -> None:
+    with ForkServerSandbox(SandboxConfig(workers=1)) as box:
+        before = census()  # the worker (and bwrap) included
+        outcome = box.run(Job(LINGERS, "f", ((),), call_timeout_s=5))
+        assert outcome.ok and outcome.results[0].value == "done", outcome
+        assert census() - before, "the job should still be alive: it replaced its own exit"
+        # The one slot is the lingering job's until it is killed, a second after its result.
+        started = time.monotonic()
+        assert box.run(TRIVIAL).ok
+        assert time.monotonic() - started >= _reaper.LINGER_S / 2
+        assert box._reaper.wait_idle(30)
+        assert census() <= before, "the lingering job was not killed"
+
+
+def test_output_written_before_the_last_result_is_all_kept(sandbox: ForkServerSandbox) -> None:
+    # More than a pipe holds (64 KiB), so the job blocks on its output while the broker reads it.
+    source = "import sys\ndef f():\n    sys.stdout.write('x' * 200_000)\n    print('END')\n    return 1\n"
+    outcome = sandbox.run(Job(source, "f", ((),), call_timeout_s=5))
+    assert outcome.ok, outcome
+    assert outcome.stderr.endswith("xEND\n"), outcome.stderr[-50:]
+
+
+def test_many_short_jobs_each_get_a_fresh_confined_process(sandbox: ForkServerSandbox) -> None:
+    source = ("import os\ndef f():\n    open('mark', 'w').write('x')\n"
+              "    return [os.getpid(), os.getuid(), sorted(os.listdir('.'))]\n")
+    seen = [sandbox.run(Job(source, "f", ((),), call_timeout_s=5)) for _ in range(6)]
+    assert all(outcome.ok for outcome in seen), seen
+    pids, uids, listings = zip(*(outcome.results[0].value for outcome in seen), strict=True)
+    assert set(pids) == {1}  # pid 1 of its own namespace, every time
+    assert all(listing == ["mark"] for listing in listings)  # a fresh scratch dir each time
+    if 0 not in uids:
+        assert len(set(uids)) == len(uids)  # a uid of its own per job
+
+
+def _grab_frame(store: list[Any]) -> None:
+    store.append(sys._getframe(1))
+
+
+def test_the_cpu_timer_interrupts_job_code_but_never_the_runner_itself() -> None:
+    frames: list[Any] = []
+    _runner._one_call(_grab_frame, [frames], None)
+    runner_frame = frames[0]
+    assert runner_frame.f_code is _runner._one_call.__code__
+    timer = _runner._CpuTimer()
+    timer.trusted = frozenset({_runner._one_call.__code__})
+    timer.active = True
+    timer._on_signal(signal.SIGPROF, runner_frame)  # e.g. in ``except _TimeUp`` before ``stop``
+    assert timer.fired
+    with pytest.raises(_runner._TimeUp):
+        timer._on_signal(signal.SIGPROF, sys._getframe())  # job code: interrupted
+    timer.active = False
+    timer._on_signal(signal.SIGPROF, sys._getframe())  # stopped: nothing happens
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _many_timeouts(rounds: int, results: Any) -> None:
+    _runner._TIMER.install()
+    count = 0
+    for _ in range(rounds):
+        result = _runner._one_call(_spin, [], 0.002)
+        count += result["timed_out"] is True and result["ok"] is False
+    results.put(count)
+
+
+def test_the_cpu_timer_stops_every_call_and_nothing_escapes() -> None:
+    # In a child process: the timer takes over SIGPROF. Each call is stopped after 2 ms of CPU,
+    # and the timer goes on firing every 5 ms until stopped; no _TimeUp may leave ``_one_call``.
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_many_timeouts, args=(150, results))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    assert results.get(timeout=5) == 150
+
+
+def _status(report: dict[str, Any]) -> _exit_report.ExitStatus:
+    status = _exit_report.ExitStatus(-1)
+    status.take(report)
+    return status
+
+
+@pytest.mark.parametrize(("report", "expected"), [
+    ({"status": -9, "oom_kills": 1, "cpu_s": 0.2}, "killed at the job's memory limit during call 1 of 1"),
+    ({"status": -9, "cpu_s": 5.1}, "killed at its 5 s CPU-time rlimit during call 1 of 1"),
+    ({"status": -9, "killed": True, "cpu_s": 0.5}, "killed by SIGKILL on the broker's request during call 1 of 1"),
+    ({"status": -9, "cpu_s": 0.53}, "killed by SIGKILL during call 1 of 1 (0.53 s of CPU used; no memory-limit"),
+    ({"status": 3}, "exited with code 3 during call 1 of 1"),
+    ({"status": -11}, "killed by SIGSEGV (crash) during call 1 of 1"),
+])
+def test_a_killed_job_says_what_killed_it(report: dict[str, Any], expected: str) -> None:
+    assert _exit_report.describe_end(_status(report), 4, "call 1 of 1").startswith(expected)
