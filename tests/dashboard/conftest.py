@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import urllib.error
 import urllib.request
@@ -52,15 +53,24 @@ def serve_in_thread(db_path: Path, log: list[str]) -> tuple[DashboardServer, thr
     return server, thread
 
 
+@contextlib.contextmanager
+def serving(db_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A dashboard over ``db_path`` in a thread: its URL and its log, shut down afterwards."""
+    log: list[str] = []
+    server, thread = serve_in_thread(db_path, log)
+    try:
+        yield server.url, log
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     built = build_store(tmp_path_factory.mktemp("dash") / "runs")
-    log: list[str] = []
-    server, thread = serve_in_thread(built.db_path, log)
-    yield Served(server.url, built, log)
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(built.db_path) as (url, log):
+        yield Served(url, built, log)
 
 
 @dataclass
@@ -77,12 +87,8 @@ class HostileServed:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileServed]:
     """A dashboard over ``build_hostile_store``: every free-text field holds markup."""
     built = build_hostile_store(tmp_path_factory.mktemp("hostile") / "runs")
-    log: list[str] = []
-    server, thread = serve_in_thread(built.db_path, log)
-    yield HostileServed(server.url, built, log)
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(built.db_path) as (url, log):
+        yield HostileServed(url, built, log)
 
 
 def hostile_paths(built: HostileBuilt) -> list[str]:
