@@ -30,7 +30,6 @@ from selftaught.errors import ProxyError
 from selftaught.proxy.calls import reply_error, unpack_call
 from selftaught.records import CallResult
 from selftaught.sandbox import _wire
-from selftaught.sandbox._cgroup import JobCgroups
 from selftaught.sandbox._exit_report import ExitStatus, describe_end
 from selftaught.sandbox._worker_handle import Spare
 
@@ -130,10 +129,8 @@ class Attempt:
     @staticmethod
     def _cgroup_counters(spare: Spare) -> dict[str, int]:
         """What the job's cgroup limits did so far (OOM kills of its children, refused forks)."""
-        dirs = spare.worker.cgroup_dirs
-        if not spare.cgroup or not dirs:
-            return {}
-        return JobCgroups(1 if set(dirs) != {"unified"} else 2, dirs, 0, 0).events(spare.cgroup)
+        cgroups = spare.worker.cgroups
+        return cgroups.events(spare.cgroup) if cgroups is not None and spare.cgroup else {}
 
     # --- the conversation -----------------------------------------------------------------------
 
@@ -141,7 +138,9 @@ class Attempt:
         """Exchange messages until the results are in, the process ends or a limit passes; the
         return says which limit ("" for none)."""
         sock, out_read = spare.sock, spare.out_read
-        if not self._send_bytes(sock, payload):
+        sent = self._send_bytes(sock, payload)
+        spare.worker.took(spare.number)  # after the job: the server's replacement work comes second
+        if not sent:
             return self._time_up()
         sizes = self.jobrun.sizes
         reader = _wire.FrameReader(sizes.message_bytes, sizes.job_values)

@@ -182,6 +182,12 @@ class JobCgroups:
         self.dirs = {controller: Path(path) for controller, path in dirs.items()}
         self.memory_bytes = memory_bytes
         self.max_processes = max_processes
+        self._dirs = {controller: str(path) for controller, path in dirs.items()}
+        unified = version == 2
+        self._counters = {  # what ``events`` reads: (controller folder, file, field)
+            "oom_kills": ("unified" if unified else "memory", "memory.events" if unified else "memory.oom_control",
+                          "oom_kill"),
+            "pids_refused": ("unified" if unified else "pids", "pids.events", "max")}
 
     def check(self) -> None:
         """Create, limit and remove a throwaway job folder; OSError when that does not work here."""
@@ -223,21 +229,25 @@ class JobCgroups:
 
     def events(self, job: str) -> dict[str, int]:
         """What the limits did to ``job``: ``oom_kills`` (processes killed at the memory limit)
-        and ``pids_refused`` (forks refused at the process limit), where the host counts them."""
-        counters = {"oom_kills": ("memory.oom_control", "memory.events", "oom_kill"),
-                    "pids_refused": ("pids.events", "pids.events", "max")}
+        and ``pids_refused`` (forks refused at the process limit), where the host counts them.
+        Read on every job's path, so with plain ``os`` calls."""
         found: dict[str, int] = {}
-        for key, (v1_file, v2_file, field) in counters.items():
-            controller = "memory" if key == "oom_kills" else "pids"
-            base = self.dirs.get("unified" if self.version == 2 else controller)
+        for key, (controller, name, field) in self._counters.items():
+            base = self._dirs.get(controller)
             if base is None:
                 continue
-            name = v2_file if self.version == 2 else v1_file
-            with contextlib.suppress(OSError, ValueError):
-                for line in (base / f"job-{job}" / name).read_text().splitlines():
-                    label, _, number = line.partition(" ")
-                    if label == field and int(number):
-                        found[key] = int(number)
+            try:
+                fd = os.open(f"{base}/job-{job}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    text = os.read(fd, 4096).decode()
+                finally:
+                    os.close(fd)
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in text.splitlines():
+                label, _, number = line.partition(" ")
+                if label == field and number.isdigit() and int(number):
+                    found[key] = int(number)
         return found
 
     def remove(self, job: str) -> bool:

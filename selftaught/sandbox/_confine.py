@@ -10,6 +10,7 @@ Runs inside the sandbox, so it imports only the standard library (pyseccomp lazi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -145,6 +146,23 @@ def new_pid_namespace_for_next_child() -> None:
 def restore_pid_namespace(own_fd: int) -> None:
     """setns back to our own pid namespace, so the next unshare is allowed again."""
     _check(_c().setns(own_fd, _CLONE_NEWPID), "setns(CLONE_NEWPID)")
+
+
+def may_raise_priority() -> bool:
+    """Whether we may lower our priority and raise it back (CAP_SYS_NICE); leaves it at nice 0."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 1)
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        return False
+    return os.getpriority(os.PRIO_PROCESS, 0) == 0
+
+
+def set_nice(value: int, pid: int = 0) -> None:
+    """Set the nice value of process ``pid`` (0: the calling thread); errors are ignored, as
+    priority only decides who waits for a CPU, never what runs or what it is charged."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, value)
 
 
 def set_limits(limits: LimitSpec) -> None:

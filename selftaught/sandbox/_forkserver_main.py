@@ -5,10 +5,12 @@ over one SOCK_SEQPACKET control socket. It keeps ``SPARES_AHEAD`` *spares* ready
 ahead of time, each pid 1 of a fresh pid namespace (so its exit or SIGKILL takes every descendant
 with it, setsid'd daemons included), in its own cgroup, and already confined before any job exists
 (``_jobstart``: rlimits, its own uid, no_new_privs, seccomp, its scratch dir). For each spare the
-server makes the job's message socket, its output pipe and its exit-report pipe, and hands the
-broker's ends to the broker at once (``spare`` message, SCM_RIGHTS), so a job goes from the
-broker straight to its spare without passing through here. Requests from the broker: ``took``
-(a spare got a job: fork its replacement) and ``kill``. Once a job's tree is gone the server
+server makes the job's message socket, its output pipe and its exit-report pipe. Forking and
+confining spares is background work, done at ``BACKGROUND_NICE``; once a spare says on its ready
+pipe that it is confined and warm, the server puts it back to nice 0 and hands the broker's ends
+of its descriptors to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker
+straight to a ready spare without passing through here. Requests from the broker: ``took`` (a
+spare got a job: fork its replacement) and ``kill``. Once a job's tree is gone the server
 wipes its scratch dir and writes the exit report (status, CPU time, cgroup limit counters,
 whether it was killed on request) on the report pipe. It never reads job messages."""
 
@@ -35,6 +37,11 @@ __all__ = ["SPARES_AHEAD", "main"]
 
 SPARES_AHEAD = 2
 """Spares each worker keeps forked and confined for the broker while none of its jobs runs."""
+BACKGROUND_NICE = 10
+"""Nice value of the work that only prepares for later jobs (forking and confining spares, a
+finished job's exit), so running jobs and the broker come first for a CPU. The server puts a
+spare back to nice 0 as soon as the broker says it took it (the job is then arriving); the job's
+CPU-time limits count its own CPU time, so priority never changes what a job may use."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
@@ -47,6 +54,8 @@ class _Child:
     status_fd: int  # where the exit report goes; the broker waits on its other end
     scratch: str  # wiped once the tree is gone ("" when it lives in the job's own tmpfs)
     cgroup: str  # its cgroup folders' name ("" without cgroups)
+    ready_fd: int = -1  # its ready pipe, until it says it is confined (then it is offered)
+    offer: tuple[int, ...] = ()  # the broker's ends of its descriptors, until offered
     taken: bool = False
     killed: bool = False
 
@@ -95,7 +104,9 @@ class ForkServer:
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
         self.busy_cgroups: list[str] = []  # folders to remove once the kernel lets go of them
         self.names = itertools.count()
-        self.ready = 0  # spares handed to the broker and not yet taken
+        # Where we may raise priorities back (CAP_SYS_NICE), preparing spares runs in the
+        # background; elsewhere everything stays at nice 0.
+        self.background = _confine.may_raise_priority()
         with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
@@ -164,13 +175,17 @@ class ForkServer:
         try:
             while True:
                 self._top_up()
-                ready, _, _ = select.select([self.control.fileno(), wake_read], [], [], 1.0)
+                preparing = {child.ready_fd: pid for pid, child in self.children.items() if child.ready_fd >= 0}
+                ready, _, _ = select.select([self.control.fileno(), wake_read, *preparing], [], [], 1.0)
                 if wake_read in ready:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_read, 4096)
                 if self.control.fileno() in ready and not self._handle_request():
                     return
                 self._reap()
+                for fd in ready:
+                    if fd in preparing and preparing[fd] in self.children:
+                        self._offer(preparing[fd])
         finally:
             self._kill_all()
 
@@ -179,11 +194,22 @@ class ForkServer:
         that forking and confining the others does not take CPU from it (a failed fork is
         retried next round: every exit wakes the loop, and it wakes each second anyway)."""
         running = any(child.taken for child in self.children.values())
-        while self.ready < (1 if running else SPARES_AHEAD):
-            try:
+        if self._untaken() >= (1 if running else SPARES_AHEAD):
+            return
+        if self.background:  # the spares forked now inherit this until they get a job
+            _confine.set_nice(BACKGROUND_NICE)
+        try:
+            while self._untaken() < (1 if running else SPARES_AHEAD):
                 self._new_spare()
-            except OSError:
-                return
+        except OSError:
+            pass
+        finally:
+            if self.background:
+                _confine.set_nice(0)
+
+    def _untaken(self) -> int:
+        """Spares getting ready or offered and not yet given a job (one that died is reaped)."""
+        return sum(not child.taken for child in self.children.values())
 
     def _handle_request(self) -> bool:
         data = self.control.recv(1 << 12)
@@ -193,7 +219,6 @@ class ForkServer:
         spare = request.get("spare")
         found = next((pid for pid, child in self.children.items() if child.spare == spare), None)
         if request.get("op") == "took":
-            self.ready -= 1  # counted until taken, even if it died waiting (the broker sees that)
             if found is not None:
                 self.children[found].taken = True
         elif request.get("op") == "kill" and found is not None:
@@ -205,7 +230,7 @@ class ForkServer:
         socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
 
     def _new_spare(self) -> None:
-        """Fork one confined spare and hand its job socket, output and report pipes to the broker."""
+        """Fork one spare; it is offered to the broker (``_offer``) once it says it is confined."""
         number = next(self.names)
         uid = self.uid_base + number % self.uid_count if self.drop_uid else None
         name, procs = "", tuple[str, ...]()
@@ -225,7 +250,8 @@ class ForkServer:
             opened += [ours.detach(), theirs.detach()]
             opened += os.pipe()  # output: read end for the broker, write end for the job
             opened += os.pipe()  # exit report: read end for the broker, write end kept here
-            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], scratch, uid, self.limits, procs))
+            opened += os.pipe()  # ready: read end kept here, write end for the spare
+            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs))
         except OSError:
             for fd in opened:
                 os.close(fd)
@@ -233,14 +259,30 @@ class ForkServer:
                 shutil.rmtree(scratch, ignore_errors=True)
             self._drop_cgroup(name or None)
             raise
-        self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name)
-        for fd in (opened[1], opened[3]):
+        self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name,
+                                    ready_fd=opened[6], offer=(opened[0], opened[2], opened[4]))
+        for fd in (opened[1], opened[3], opened[7]):
             os.close(fd)
+
+    def _offer(self, pid: int) -> None:
+        """The spare ``pid`` wrote on its ready pipe (or closed it by dying): back to nice 0 and
+        offered to the broker, whose ends of its descriptors go with the offer."""
+        child = self.children[pid]
         try:
-            self._send({"t": "spare", "spare": number, "cgroup": name}, (opened[0], opened[2], opened[4]))
-            self.ready += 1
+            confined = os.read(child.ready_fd, 1) == b"1"
+        except OSError:
+            confined = False
+        os.close(child.ready_fd)
+        child.ready_fd = -1
+        if not confined:
+            return  # it died getting ready: reaped soon, and never offered (``_reap``)
+        if self.background:
+            _confine.set_nice(0, pid)
+        offer, child.offer = child.offer, ()
+        try:
+            self._send({"t": "spare", "spare": child.spare, "cgroup": child.cgroup}, offer)
         finally:
-            for fd in (opened[0], opened[2], opened[4]):
+            for fd in offer:
                 os.close(fd)
 
     def _fork_spare(self, spare: _jobstart.Spare) -> int:
@@ -269,6 +311,10 @@ class ForkServer:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
+            if child.offer:  # it died before it was offered: the broker never heard of it
+                for fd in (*child.offer, child.ready_fd):
+                    if fd >= 0:
+                        os.close(fd)
             if self.own_pidns is None:
                 _kill_tree(pid)  # without a namespace, at least its process group goes too
             if child.scratch:

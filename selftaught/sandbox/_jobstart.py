@@ -3,8 +3,10 @@
 The fork server forks each spare ahead of time (pid 1 of a fresh pid namespace, its own process
 group, and where bubblewrap is absent its own mount namespace) with its job socket and output
 pipe already made. The spare locks itself down at once, before any job exists, in this order:
-descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. Then it
-waits on its socket; the broker sends the job there directly. Only what depends on the job is
+descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. It
+warms up, tells the server it is ready (one byte on its ready pipe, then closes it: only then
+does the server offer it to the broker), and waits on its socket; the broker sends the job there
+directly. Only what depends on the job is
 left for then: its CPU-time rlimit (lowering a limit needs no privilege) and the process name.
 It never returns: every path ends in ``os._exit``.
 """
@@ -27,6 +29,8 @@ from selftaught.sandbox import _confine, _runner, _wire
 __all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "Confinement", "Spare", "spare_main"]
 
 _exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` still exits here
+
+_READY_FD = 4
 
 SETUP_FAILED = 71
 """Exit code of a job process whose confinement failed (the broker reports it as such)."""
@@ -53,6 +57,7 @@ class Spare:
 
     job_fd: int
     out_fd: int
+    ready_fd: int  # where it says it is confined and warm (the server offers it only then)
     scratch: str
     uid: int | None
     limits: dict[str, int]
@@ -65,7 +70,7 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         # Keep only the job's two descriptors, at their final numbers: stdin /dev/null, stdout
         # and stderr the output pipe, fd 3 the job socket. Other spares' and jobs' descriptors
         # (their exit-report pipes among them) are gone before this spare can wait long.
-        _rewire_fds(spare.job_fd, spare.out_fd)
+        _rewire_fds(spare.job_fd, spare.out_fd, spare.ready_fd)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # If the server dies, so does the job (and with it the job's pid namespace).
@@ -96,6 +101,8 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         if numpy is not None:  # a fresh process would not share the server's RNG state
             numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         _warm_up()
+        os.write(_READY_FD, b"1")
+        os.close(_READY_FD)
     except BaseException as exc:  # never return into the server loop from a fork
         with contextlib.suppress(BaseException):
             os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
@@ -136,15 +143,18 @@ def _begin(settings: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
-def _rewire_fds(job_fd: int, out_fd: int) -> None:
-    """stdin /dev/null, stdout and stderr the output pipe, fd 3 the job socket, nothing else."""
+def _rewire_fds(job_fd: int, out_fd: int, ready_fd: int) -> None:
+    """stdin /dev/null, stdout and stderr the output pipe, fd 3 the job socket, fd 4 the ready
+    pipe (closed before any job arrives), nothing else."""
     job_high = fcntl.fcntl(job_fd, fcntl.F_DUPFD, 10)
     out_high = fcntl.fcntl(out_fd, fcntl.F_DUPFD, 10)
+    ready_high = fcntl.fcntl(ready_fd, fcntl.F_DUPFD, 10)
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out_high, 1)
     os.dup2(out_high, 2)
     os.dup2(job_high, 3)
-    os.closerange(4, 1 << 20)
+    os.dup2(ready_high, _READY_FD)
+    os.closerange(_READY_FD + 1, 1 << 20)
     # sys.stdout and sys.stderr keep their objects (the server never writes to them), now on
     # the pipe; the runner flushes them after every call.

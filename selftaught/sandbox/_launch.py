@@ -51,7 +51,7 @@ BWRAP_SCRATCH_ROOT = "/tmp/jobs"
 # SYS_ADMIN for a pid namespace per job, SETUID/SETGID for the uid drop, KILL to stop jobs
 # running under other uids, CHOWN/FOWNER/DAC_OVERRIDE to hand out and wipe scratch dirs.
 _WORKER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_FOWNER",
-                "CAP_DAC_OVERRIDE")
+                "CAP_DAC_OVERRIDE", "CAP_SYS_NICE", "CAP_SYS_RESOURCE")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ This thread runs no sandboxed code; it only reads the server's reports.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import threading
@@ -29,6 +30,7 @@ __all__ = ["LINGER_S", "Reaper"]
 LINGER_S = 1.0
 """How long a job may take to exit after its last result before it is killed."""
 _KILL_GRACE_S = 10.0
+_TICK_S = 0.25  # the longest the thread sleeps without looking at deadlines
 
 
 @dataclass
@@ -45,7 +47,9 @@ class Reaper:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._pending: dict[int, _Exiting] = {}  # status fd -> job
-        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # epoll, so a job handed over needs no wake-up of this thread: registering its report
+        # pipe is enough (the thread looks at deadlines at least every ``_TICK_S``).
+        self._epoll = select.epoll()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -61,11 +65,13 @@ class Reaper:
                 release()
                 return
             self._pending[spare.status_read] = _Exiting(spare, release, time.monotonic() + LINGER_S)
+            try:
+                self._epoll.register(spare.status_read, select.EPOLLIN)
+            except FileExistsError:  # the number of a closed pipe, reused
+                self._epoll.modify(spare.status_read, select.EPOLLIN)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="selftaught-sandbox-reaper", daemon=True)
                 self._thread.start()
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_write, b"\0")
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every handed-over job is reported gone; whether that happened in time."""
@@ -80,33 +86,29 @@ class Reaper:
             left, self._pending = list(self._pending.values()), {}
             self._lock.notify_all()
             thread = self._thread
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_write, b"\0")
         if thread is not None:
             thread.join(timeout_s)
         for job in left:
             job.spare.close()
             job.release()
         if thread is None or not thread.is_alive():
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+            self._epoll.close()
 
     def _loop(self) -> None:
         while True:
             with self._lock:
                 if self._stopping:
                     return
-                fds = list(self._pending)
-                nearest = min((job.deadline for job in self._pending.values()), default=None)
-            timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
+                nearest = min((job.deadline for job in self._pending.values()), default=math.inf)
+            timeout = min(_TICK_S, max(0.0, nearest - time.monotonic()))
             try:
-                ready, _, _ = select.select([self._wake_read, *fds], [], [], timeout)
-            except (OSError, ValueError):  # a descriptor closed under us (only at shutdown)
-                ready = [fd for fd in fds if not _open(fd)]
-            if self._wake_read in ready:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_read, 4096)
+                events = self._epoll.poll(timeout)
+            except OSError:  # closed under us (only at shutdown)
+                return
+            ready = {fd for fd, _ in events}
             now = time.monotonic()
+            with self._lock:
+                fds = list(self._pending)
             for fd in fds:
                 self._check(fd, fd in ready, now)
 
@@ -131,14 +133,9 @@ class Reaper:
                     job.spare.worker.kill(job.spare.number)
                 return
             del self._pending[fd]
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
             job.spare.close()
             job.release()
             self._lock.notify_all()
 
-
-def _open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True

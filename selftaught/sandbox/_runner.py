@@ -79,9 +79,11 @@ class _Channel:
         self._sock = sock
         self._lock = threading.Lock()
 
-    def send(self, message: Any) -> None:
+    def send(self, *messages: Any) -> None:
+        """Send ``messages`` in one write (the broker wakes up once for all of them)."""
+        data = b"".join(_wire.encode(message) for message in messages)
         with self._lock:
-            _wire.send(self._sock, message)
+            self._sock.sendall(data)
 
     def request(self, remote: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Ask the broker for ``remote.method(*args, **kwargs)``: its answer, or its error raised here."""
@@ -268,20 +270,22 @@ def serve(sock: socket.socket, begin: Callable[[dict[str, Any]], None] | None = 
     calls = job["calls"]
     del job
     # What start-up allocated (the decoded calls above all) is never garbage: keep the collector
-    # from walking it again during the calls, which are timed.
-    gc.collect()
+    # from walking it during the calls, which are timed.
     gc.freeze()
-    channel.send({"t": "ready"})
+    ready: tuple[dict[str, str], ...] = ({"t": "ready"},)
     for index in range(len(calls)):
         raw, calls[index] = calls[index], None
         args = [_resolve(arg, proxies) for arg in raw]
         if numpy is not None:
             args = [numpy.asarray(a) if i in arrays else a for i, a in enumerate(args)]
-        channel.send({"t": "start"})
+        channel.send(*ready, {"t": "start"})  # the first call's start goes out with ``ready``
+        ready = ()
         result = _one_call(function, args, limit_s)
         del args, raw
         _flush()
         channel.send(result)
+    if ready:
+        channel.send(*ready)  # a job without calls
     return 0
 
 

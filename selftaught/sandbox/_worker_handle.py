@@ -2,11 +2,11 @@
 take the confined spares it keeps ready, ask it to kill one, and stop it.
 
 Control messages are JSON over a SOCK_SEQPACKET socket pair, one message per packet. The server
-sends a ``spare`` message for each spare it forks, carrying as SCM_RIGHTS the broker's ends of the
-spare's job socket, output pipe and exit-report pipe; the broker answers ``took`` when it gives
-one a job (the server then forks a replacement) and ``kill`` to end one. Job messages never pass
-through here: the job's thread talks to its spare directly and waits on its own descriptors, so
-the broker needs no thread per worker.
+sends a ``spare`` message for each spare once it is confined and warm, carrying as SCM_RIGHTS the
+broker's ends of the spare's job socket, output pipe and exit-report pipe; the broker answers
+``took`` when it has given one a job (the server then forks a replacement) and ``kill`` to end
+one. Job messages never pass through here: the job's thread talks to its spare directly and
+waits on its own descriptors, so the broker needs no thread per worker.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.errors import SandboxError
-from selftaught.sandbox import _launch
+from selftaught.sandbox import _cgroup, _launch
 
 __all__ = ["Spare", "WorkerHandle"]
 
@@ -60,7 +60,9 @@ class WorkerHandle:
         self.index = index
         self._binds = tuple(binds)
         self.hello: dict[str, Any] = {}
-        self.cgroup_dirs = dict(cgroup_dirs or {})  # host paths of its cgroup folders, per controller
+        dirs = dict(cgroup_dirs or {})  # host paths of its cgroup folders, per controller
+        # Reads the counters of its jobs' cgroups (what their limits did), from the host side.
+        self.cgroups = _cgroup.JobCgroups(2 if set(dirs) == {"unified"} else 1, dirs, 0, 0) if dirs else None
         self._use_bwrap = use_bwrap
         self._settings = settings
         self._log_path = log_dir / f"worker-{index}.log"
@@ -128,8 +130,8 @@ class WorkerHandle:
         self._control = parent
 
     def take(self, timeout_s: float) -> Spare | str:
-        """The next confined spare (waiting up to ``timeout_s`` for the server to fork one), told
-        to the server as taken; or why there is none."""
+        """The next confined spare (waiting up to ``timeout_s`` for the server to offer one), or
+        why there is none. The caller says ``took`` once it has sent the job."""
         with self._take_lock:
             control = self._control
             if control is None:
@@ -146,12 +148,12 @@ class WorkerHandle:
                 if spare is None:
                     return f"sandbox worker {self.index} stopped: {self._log_tail()}"
                 self._spares.append(spare)
-            spare = self._spares.pop(0)
-        error = self._send({"op": "took", "spare": spare.number})
-        if error:
-            spare.close()
-            return error
-        return spare
+            return self._spares.pop(0)
+
+    def took(self, spare: int) -> None:
+        """Tell the server ``spare`` has its job (it forks a replacement). Sent once the job is on
+        its way, so the server's work starts off the job's path; a dead server is seen by the job."""
+        self._send({"op": "took", "spare": spare})
 
     def _spare(self, data: bytes, fds: list[int]) -> Spare | None:
         try:
