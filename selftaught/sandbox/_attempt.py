@@ -130,7 +130,7 @@ class Attempt:
     def _cgroup_counters(spare: Spare) -> dict[str, int]:
         """What the job's cgroup limits did so far (OOM kills of its children, refused forks)."""
         cgroups = spare.worker.cgroups
-        return cgroups.events(spare.cgroup) if cgroups is not None and spare.cgroup else {}
+        return cgroups.events(spare.cgroup, spare.baseline) if cgroups is not None and spare.cgroup else {}
 
     # --- the conversation -----------------------------------------------------------------------
 

@@ -12,15 +12,16 @@ memory it charges) together. The broker side (``CgroupHost``) finds what the hos
 It creates a uniquely named parent (``selftaught-PID-HEX``) under the broker's own cgroup in each
 hierarchy and one folder per worker below it, and removes them all on ``remove``; folders left by
 a broker that was killed (its pid is gone) are removed by the next one that starts there. The worker side
-(``JobCgroups``, run by the fork server) creates ``job-N`` inside its worker folder, sets the
-limits, moves the job's first process in before it runs any untrusted code, and removes the folder
-once the job's tree is gone. Where none of this works the rlimits alone apply, and the sandbox's
+(``JobCgroups``, run by the fork server) creates ``job-jN`` inside its worker folder with the
+limits set; the job's first process moves itself in before it runs any untrusted code; once the
+job's tree is gone the folder serves a later job (a few dozen at most), then is removed. Where none of this works the rlimits alone apply, and the sandbox's
 layers say so. Standard library only: the worker side runs inside the sandbox.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 from dataclasses import dataclass
@@ -54,8 +55,12 @@ def _own_paths() -> dict[str, str]:
     return paths
 
 
-def _write(path: Path, value: str) -> None:
-    path.write_text(value)
+def _write(path: str | Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -175,11 +180,20 @@ def _try_v1() -> _Tree | None:
 
 
 class JobCgroups:
-    """The fork server's side: a cgroup per job in the worker's folders (``dirs``)."""
+    """The fork server's side: a cgroup per job in the worker's folders (``dirs``).
+
+    A job's folders are reused for later jobs once its tree is gone (making and removing a
+    memory cgroup costs more than the rest of a job's cgroup work), at most ``REUSES`` times, so
+    what a job leaves charged there (reclaimable page cache, slab) cannot pile up. The limit
+    counters only ever grow, so each use reads them once at its start (``acquire``) and reports
+    what changed since (``events(name, baseline)``). Plain ``os`` calls on string paths: this is
+    on every job's path.
+    """
+
+    REUSES = 32
 
     def __init__(self, version: int, dirs: dict[str, str], memory_bytes: int, max_processes: int) -> None:
         self.version = version
-        self.dirs = {controller: Path(path) for controller, path in dirs.items()}
         self.memory_bytes = memory_bytes
         self.max_processes = max_processes
         self._dirs = {controller: str(path) for controller, path in dirs.items()}
@@ -188,35 +202,59 @@ class JobCgroups:
             "oom_kills": ("unified" if unified else "memory", "memory.events" if unified else "memory.oom_control",
                           "oom_kill"),
             "pids_refused": ("unified" if unified else "pids", "pids.events", "max")}
+        self._names = itertools.count()
+        self._free: list[str] = []  # empty folders with their limits set, ready for a job
+        self._uses: dict[str, int] = {}  # folder name -> jobs it has held
+        self._retired: list[str] = []  # folders to remove once the kernel lets go of them
 
     def check(self) -> None:
         """Create, limit and remove a throwaway job folder; OSError when that does not work here."""
-        self.enter("probe", None)
-        self.remove("probe")
+        self._make("probe")
+        if not self._remove("probe"):
+            raise OSError("cannot remove a job cgroup")
 
-    def enter(self, job: str, pid: int | None) -> tuple[str, ...]:
-        """Make ``job``'s folders with their limits and move ``pid`` (the job's first process) in;
-        returns their ``cgroup.procs`` files, for a process that will move itself in instead."""
-        made: list[Path] = []
+    def acquire(self) -> tuple[str, tuple[str, ...], dict[str, int]]:
+        """Folders for one job: their name, their ``cgroup.procs`` files (the job's first process
+        moves itself in) and the counters' values now (``events`` reports changes from them)."""
+        if self._free:
+            name = self._free.pop()
+            baseline = self.events(name)
+        else:
+            name = f"j{next(self._names)}"
+            self._make(name)
+            self._uses[name] = 0
+            baseline = {}
+        self._uses[name] += 1
+        return name, tuple(f"{base}/job-{name}/cgroup.procs" for base in self._dirs.values()), baseline
+
+    def release(self, name: str) -> None:
+        """The job in ``name`` is gone (its tree reaped): keep the folders for another job, or
+        remove them after ``REUSES`` jobs (retrying later if the kernel still holds them)."""
+        if self._uses.get(name, self.REUSES) < self.REUSES:
+            self._free.append(name)
+        else:
+            self._uses.pop(name, None)
+            self._retired.append(name)
+        self._retired = [old for old in self._retired if not self._remove(old)]
+
+    def _make(self, name: str) -> None:
+        made: list[str] = []
         try:
-            for controller, base in self.dirs.items():
-                folder = base / f"job-{job}"
-                folder.mkdir(mode=0o755)
+            for controller, base in self._dirs.items():
+                folder = f"{base}/job-{name}"
+                os.mkdir(folder, 0o755)
                 made.append(folder)
-                for name, value in self._limits(controller):
+                for file, value in self._limits(controller):
                     try:
-                        _write(folder / name, value)
+                        _write(f"{folder}/{file}", value)
                     except FileNotFoundError:
-                        if "swap" not in name and "memsw" not in name:
+                        if "swap" not in file and "memsw" not in file:
                             raise  # swap accounting is optional; the limits themselves are not
-                if pid is not None:
-                    _write(folder / "cgroup.procs", str(pid))
         except OSError:
             for folder in made:
                 with contextlib.suppress(OSError):
-                    folder.rmdir()
+                    os.rmdir(folder)
             raise
-        return tuple(str(folder / "cgroup.procs") for folder in made)
 
     def _limits(self, controller: str) -> list[tuple[str, str]]:
         memory, pids = str(self.memory_bytes), str(self.max_processes)
@@ -227,38 +265,43 @@ class JobCgroups:
             return [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)]
         return [("pids.max", pids)]
 
-    def events(self, job: str) -> dict[str, int]:
-        """What the limits did to ``job``: ``oom_kills`` (processes killed at the memory limit)
-        and ``pids_refused`` (forks refused at the process limit), where the host counts them.
-        Read on every job's path, so with plain ``os`` calls."""
+    def events(self, name: str, baseline: dict[str, int] | None = None) -> dict[str, int]:
+        """What the limits did to the job in ``name`` since ``baseline``: ``oom_kills``
+        (processes killed at the memory limit) and ``pids_refused`` (forks refused at the
+        process limit), where the host counts them; zero counts are left out."""
         found: dict[str, int] = {}
-        for key, (controller, name, field) in self._counters.items():
+        for key, (controller, file, field) in self._counters.items():
             base = self._dirs.get(controller)
             if base is None:
                 continue
             try:
-                fd = os.open(f"{base}/job-{job}/{name}", os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    text = os.read(fd, 4096).decode()
-                finally:
-                    os.close(fd)
+                text = _read_file(f"{base}/job-{name}/{file}")
             except (OSError, UnicodeDecodeError):
                 continue
             for line in text.splitlines():
                 label, _, number = line.partition(" ")
-                if label == field and number.isdigit() and int(number):
-                    found[key] = int(number)
+                if label == field and number.isdigit():
+                    count = int(number) - (baseline or {}).get(key, 0)
+                    if count > 0:
+                        found[key] = count
         return found
 
-    def remove(self, job: str) -> bool:
-        """Remove ``job``'s folders; False if one is still busy (retry later)."""
+    def _remove(self, name: str) -> bool:
+        """Remove ``name``'s folders; False if one is still busy (retry later)."""
         done = True
-        for base in self.dirs.values():
-            folder = base / f"job-{job}"
+        for base in self._dirs.values():
             try:
-                folder.rmdir()
+                os.rmdir(f"{base}/job-{name}")
             except FileNotFoundError:
                 continue
             except OSError:
                 done = False
         return done
+
+
+def _read_file(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 4096).decode()
+    finally:
+        os.close(fd)

@@ -54,6 +54,7 @@ class _Child:
     status_fd: int  # where the exit report goes; the broker waits on its other end
     scratch: str  # wiped once the tree is gone ("" when it lives in the job's own tmpfs)
     cgroup: str  # its cgroup folders' name ("" without cgroups)
+    baseline: dict[str, int]  # the cgroup's limit counters when it got them
     ready_fd: int = -1  # its ready pipe, until it says it is confined (then it is offered)
     offer: tuple[int, ...] = ()  # the broker's ends of its descriptors, until offered
     taken: bool = False
@@ -102,7 +103,6 @@ class ForkServer:
             self.limits.pop("NPROC", None)  # per uid: without a uid of its own it would count the server
         self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
-        self.busy_cgroups: list[str] = []  # folders to remove once the kernel lets go of them
         self.names = itertools.count()
         # Where we may raise priorities back (CAP_SYS_NICE), preparing spares runs in the
         # background; elsewhere everything stays at nice 0.
@@ -233,12 +233,11 @@ class ForkServer:
         """Fork one spare; it is offered to the broker (``_offer``) once it says it is confined."""
         number = next(self.names)
         uid = self.uid_base + number % self.uid_count if self.drop_uid else None
-        name, procs = "", tuple[str, ...]()
+        name, procs, baseline = "", tuple[str, ...](), dict[str, int]()
         if self.cgroups is not None:
             # The spare's own cgroup, with its limits; the spare moves itself in (moving a process
-            # waits for an RCU grace period, ~10 ms on a loaded machine) before it can take a job.
-            name = f"s{number}"
-            procs = self.cgroups.enter(name, None)
+            # waits for an RCU grace period, ~10 ms on a loaded machine) before it says it is ready.
+            name, procs, baseline = self.cgroups.acquire()
         scratch = "/tmp/job" if self.private_mounts else os.path.join(self.scratch_root, f"job-{number}")
         opened: list[int] = []
         try:
@@ -257,9 +256,10 @@ class ForkServer:
                 os.close(fd)
             if not self.private_mounts:
                 shutil.rmtree(scratch, ignore_errors=True)
-            self._drop_cgroup(name or None)
+            if self.cgroups is not None:
+                self.cgroups.release(name)
             raise
-        self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name,
+        self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name, baseline,
                                     ready_fd=opened[6], offer=(opened[0], opened[2], opened[4]))
         for fd in (opened[1], opened[3], opened[7]):
             os.close(fd)
@@ -280,7 +280,8 @@ class ForkServer:
             _confine.set_nice(0, pid)
         offer, child.offer = child.offer, ()
         try:
-            self._send({"t": "spare", "spare": child.spare, "cgroup": child.cgroup}, offer)
+            self._send({"t": "spare", "spare": child.spare, "cgroup": child.cgroup, "baseline": child.baseline},
+                       offer)
         finally:
             for fd in offer:
                 os.close(fd)
@@ -299,8 +300,6 @@ class ForkServer:
         return pid
 
     def _reap(self) -> None:
-        if self.busy_cgroups:
-            self._drop_cgroup(None)
         while True:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -317,19 +316,13 @@ class ForkServer:
                         os.close(fd)
             if self.own_pidns is None:
                 _kill_tree(pid)  # without a namespace, at least its process group goes too
-            if child.scratch:
-                shutil.rmtree(child.scratch, ignore_errors=True)
-            limited = self.cgroups.events(child.cgroup) if self.cgroups is not None and child.cgroup else {}
+            limited = self.cgroups.events(child.cgroup, child.baseline) if self.cgroups is not None else {}
             _report(child.status_fd, {"status": os.waitstatus_to_exitcode(status), "killed": child.killed,
                                       "cpu_s": round(usage.ru_utime + usage.ru_stime, 4), **limited})
-            self._drop_cgroup(child.cgroup or None)
-
-    def _drop_cgroup(self, name: str | None) -> None:
-        """Remove an ended job's (or spare's) cgroup folders, and retry ones the kernel still held."""
-        if self.cgroups is None:
-            return
-        pending = self.busy_cgroups + ([name] if name is not None else [])
-        self.busy_cgroups = [name for name in pending if not self.cgroups.remove(name)]
+            if child.scratch:
+                _remove_scratch(child.scratch)
+            if self.cgroups is not None:  # empty now, and its files are gone with the scratch dir
+                self.cgroups.release(child.cgroup)
 
     def _kill_all(self) -> None:
         for pid in list(self.children):
@@ -341,11 +334,18 @@ class ForkServer:
             except ChildProcessError:
                 break
             child = self.children.pop(pid, None)
-            if child is not None:
-                self._drop_cgroup(child.cgroup or None)
+            if child is not None:  # the broker removes the cgroup folders as the sandbox closes
                 if child.scratch:
-                    shutil.rmtree(child.scratch, ignore_errors=True)
+                    _remove_scratch(child.scratch)
                 _report(child.status_fd, {"status": None, "error": "sandbox worker stopped"})
+
+
+def _remove_scratch(path: str) -> None:
+    """Remove a job's scratch dir; most jobs leave it empty, so try the one cheap call first."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _report(status_fd: int, status: dict[str, Any]) -> None:

@@ -81,8 +81,9 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         os.setpgid(0, 0)
         _confine.set_name(SPARE_NAME)
         for procs in spare.cgroup_procs:  # "0" is the writer; the limits hold before any job code
-            with open(procs, "w") as handle:
-                handle.write("0")
+            fd = os.open(procs, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         if confinement.private_mounts:
             _confine.private_mounts(confinement.tmpfs_mb, confinement.expose)
             os.mkdir(spare.scratch, 0o700)

@@ -40,6 +40,7 @@ class Spare:
     out_read: int  # the job's stdout and stderr
     status_read: int  # the server's exit report once the job's tree is gone
     cgroup: str  # its cgroup folders' name in each of the worker's folders ("" without)
+    baseline: dict[str, int]  # the cgroup's limit counters before this job (folders are reused)
 
     def close(self) -> None:
         """Close the broker's ends (each at most once)."""
@@ -168,7 +169,9 @@ class WorkerHandle:
         sock.setblocking(False)
         for fd in fds[1:]:
             os.set_blocking(fd, False)
-        return Spare(self, int(message["spare"]), sock, fds[1], fds[2], str(message.get("cgroup", "")))
+        baseline = message.get("baseline")
+        return Spare(self, int(message["spare"]), sock, fds[1], fds[2], str(message.get("cgroup", "")),
+                     {str(k): int(v) for k, v in baseline.items()} if isinstance(baseline, dict) else {})
 
     def kill(self, spare: int) -> None:
         """Kill the job (or spare) ``spare``'s whole process tree (no-op if it already ended)."""
