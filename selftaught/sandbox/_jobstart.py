@@ -67,6 +67,7 @@ class Spare:
 def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
     """Body of a freshly forked spare: confine, then serve the job that arrives on its socket."""
     try:
+        _confine.set_name(SPARE_NAME)
         # Keep only the job's two descriptors, at their final numbers: stdin /dev/null, stdout
         # and stderr the output pipe, fd 3 the job socket. Other spares' and jobs' descriptors
         # (their exit-report pipes among them) are gone before this spare can wait long.
@@ -79,7 +80,6 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         # (bwrap --new-session or start_new_session made it). setsid() here would cost ~3 ms
         # per job: the kernel builds a new scheduler autogroup for every new session.
         os.setpgid(0, 0)
-        _confine.set_name(SPARE_NAME)
         for procs in spare.cgroup_procs:  # "0" is the writer; the limits hold before any job code
             fd = os.open(procs, os.O_WRONLY)
             os.write(fd, b"0")
