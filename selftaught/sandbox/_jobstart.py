@@ -98,9 +98,8 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         _confine.set_no_new_privs()
         if confinement.seccomp is not None:
             confinement.seccomp.load()
-        numpy = sys.modules.get("numpy")
-        if numpy is not None:  # a fresh process would not share the server's RNG state
-            numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+        # No reseeding here: the warm-up's job seeds ``random`` and ``numpy.random`` and every
+        # job seeds them again with its own seed before its code runs (``_runner._load``).
         _warm_up()
         os.write(_READY_FD, b"1")
         os.close(_READY_FD)
