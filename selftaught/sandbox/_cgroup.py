@@ -11,11 +11,12 @@ memory it charges) together. The broker side (``CgroupHost``) finds what the hos
 
 It creates a uniquely named parent (``selftaught-PID-HEX``) under the broker's own cgroup in each
 hierarchy and one folder per worker below it, and removes them all on ``remove``; folders left by
-a broker that was killed (its pid is gone) are removed by the next one that starts there. The worker side
-(``JobCgroups``, run by the fork server) creates ``job-jN`` inside its worker folder with the
-limits set; the job's first process moves itself in before it runs any untrusted code; once the
-job's tree is gone the folder serves a later job (a few dozen at most), then is removed. Where none of this works the rlimits alone apply, and the sandbox's
-layers say so. Standard library only: the worker side runs inside the sandbox.
+a broker that was killed (its pid is gone) are removed by the next one that starts there. The
+worker side (``JobCgroups``, run by the fork server) creates ``job-jN`` inside its worker folder
+with the limits set; the job's first process moves itself in before it runs any untrusted code;
+once the job's tree is gone the folder serves a later job (a few dozen at most), then is removed.
+Where none of this works the rlimits alone apply, and the sandbox's layers say so. Standard
+library only: the worker side runs inside the sandbox.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ waits on its own descriptors, so the broker needs no thread per worker.
 
 from __future__ import annotations
 
-import contextlib
+import array
 import json
 import os
 import socket
@@ -24,6 +24,7 @@ from typing import Any
 
 from selftaught.errors import SandboxError
 from selftaught.sandbox import _cgroup, _launch
+from selftaught.sandbox._reaper import Reaper
 
 __all__ = ["Spare", "WorkerHandle"]
 
@@ -56,7 +57,7 @@ class WorkerHandle:
     """One warm fork server (inside bwrap when ``use_bwrap``)."""
 
     def __init__(self, index: int, use_bwrap: bool, settings: dict[str, Any], log_dir: Path,
-                 tmpfs_mb: int, binds: Sequence[tuple[str, str]] = (),
+                 tmpfs_mb: int, io: Reaper, binds: Sequence[tuple[str, str]] = (),
                  cgroup_dirs: dict[str, str] | None = None) -> None:
         self.index = index
         self._binds = tuple(binds)
@@ -68,16 +69,19 @@ class WorkerHandle:
         self._settings = settings
         self._log_path = log_dir / f"worker-{index}.log"
         self._tmpfs_mb = tmpfs_mb
+        self._io = io  # the sandbox's I/O thread, which receives the offers (``receive``)
         self._lock = threading.Lock()  # counts and sends
-        self._take_lock = threading.Lock()  # one thread at a time reads spares off the socket
-        self._spares: list[Spare] = []
+        self._offered = threading.Condition()  # guards the two below
+        self._spares: list[Spare] = []  # offered and not yet taken
+        self._ended = ""  # why no more offers will come ("" while the server runs)
         self._in_flight = 0
         self._control: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def alive(self) -> bool:
-        return self._control is not None and self._process is not None and self._process.poll() is None
+        return (self._control is not None and not self._ended and self._process is not None
+                and self._process.poll() is None)
 
     @property
     def in_flight(self) -> int:
@@ -129,27 +133,40 @@ class WorkerHandle:
             self._reap_process()
             raise SandboxError(f"sandbox worker {self.index} did not start: {self._log_tail()}")
         self._control = parent
+        self._io.watch(parent.fileno(), self.receive)
+
+    def receive(self) -> bool:
+        """Queue every offer waiting on the control socket (the I/O thread calls this when it is
+        readable, so taking a spare costs the job no system call); False once the server is gone."""
+        control = self._control
+        while control is not None:
+            try:
+                data, fds = _recv_offer(control)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as exc:
+                return self._end(f"sandbox worker unreachable: {exc}")
+            spare = self._spare(data, fds)
+            if spare is None:
+                return self._end(f"sandbox worker {self.index} stopped: {self._log_tail()}")
+            with self._offered:
+                self._spares.append(spare)
+                self._offered.notify()
+        return False
+
+    def _end(self, why: str) -> bool:
+        with self._offered:
+            self._ended = self._ended or why
+            self._offered.notify_all()
+        return False
 
     def take(self, timeout_s: float) -> Spare | str:
         """The next confined spare (waiting up to ``timeout_s`` for the server to offer one), or
         why there is none. The caller says ``took`` once it has sent the job."""
-        with self._take_lock:
-            control = self._control
-            if control is None:
-                return "sandbox worker is not running"
-            if not self._spares:
-                try:
-                    control.settimeout(max(0.001, timeout_s))
-                    data, fds, _, _ = socket.recv_fds(control, 1 << 12, 3)
-                except TimeoutError:
-                    return f"sandbox worker {self.index} had no spare process ready within {timeout_s:.3g} s"
-                except OSError as exc:
-                    return f"sandbox worker unreachable: {exc}"
-                spare = self._spare(data, fds)
-                if spare is None:
-                    return f"sandbox worker {self.index} stopped: {self._log_tail()}"
-                self._spares.append(spare)
-            return self._spares.pop(0)
+        with self._offered:
+            if not self._offered.wait_for(lambda: self._spares or self._ended, max(0.001, timeout_s)):
+                return f"sandbox worker {self.index} had no spare process ready within {timeout_s:.3g} s"
+            return self._spares.pop(0) if self._spares else self._ended
 
     def took(self, spare: int) -> None:
         """Tell the server ``spare`` has its job (it forks a replacement). Sent once the job is on
@@ -192,12 +209,11 @@ class WorkerHandle:
         with self._lock:
             control, self._control = self._control, None
         if control is not None:
-            with contextlib.suppress(OSError):
-                control.shutdown(socket.SHUT_RDWR)  # a thread waiting in ``take`` wakes up now
-        with self._take_lock:
+            self._io.unwatch(control.fileno())
+            control.close()
+        self._end("sandbox worker is not running")  # a thread waiting in ``take`` wakes up now
+        with self._offered:
             spares, self._spares = self._spares, []
-            if control is not None:
-                control.close()
         for spare in spares:
             spare.close()
         self._reap_process()
@@ -221,3 +237,14 @@ class WorkerHandle:
     def __repr__(self) -> str:
         pid = self._process.pid if self._process else None
         return f"WorkerHandle(index={self.index}, pid={pid}, alive={self.alive})"
+
+
+def _recv_offer(control: socket.socket) -> tuple[bytes, list[int]]:
+    """One control message and the descriptors passed with it, without blocking
+    (``socket.recv_fds`` drops its ``flags`` in Python 3.11)."""
+    fds = array.array("i")
+    data, ancillary, _, _ = control.recvmsg(1 << 12, socket.CMSG_LEN(3 * fds.itemsize), socket.MSG_DONTWAIT)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)

@@ -171,7 +171,8 @@ class ForkServerSandbox:
             settings["cgroups"] = {"version": self._cgroups.version, "dirs": dirs,
                                    "memory_bytes": self.config.memory_mb * _MB,
                                    "max_processes": self.config.max_processes}
-        worker = WorkerHandle(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb, binds, host_dirs)
+        worker = WorkerHandle(index, self._use_bwrap, settings, self._dir, self.config.tmpfs_mb, self._reaper, binds,
+                              host_dirs)
         worker.start()
         return worker
 
