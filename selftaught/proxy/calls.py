@@ -13,18 +13,20 @@ LMError`` in an improver catches ``PromptRejected``; ``except BudgetExceeded`` d
 ``RunCapExceeded``). An error the broker raises of a class defined elsewhere travels as its
 nearest ancestor in ``selftaught.errors``.
 
-Imports only the standard library and the package's plain layers (``errors``, ``records``), which
-every sandbox worker has loaded anyway.
+Imports only the standard library and ``errors`` (``records`` for annotations only), so a sandbox
+worker loads nothing else of the package for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selftaught import errors
 from selftaught.errors import SelftaughtError
-from selftaught.records import RemoteSpec
+
+if TYPE_CHECKING:  # annotations only: the sandboxed runner imports this module without ``records``
+    from selftaught.records import RemoteSpec
 
 __all__ = [
     "ERROR_CLASSES",

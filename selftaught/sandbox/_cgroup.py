@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +122,7 @@ def _remove_tree(folder: Path) -> None:
 
 
 def _unique() -> str:
-    return f"selftaught-{os.getpid()}-{secrets.token_hex(4)}"
+    return f"selftaught-{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def _sweep(base: Path) -> None:
