@@ -8,21 +8,28 @@ One job's path (``pool`` -> ``_job_run`` -> ``_attempt``; the worker runs ``_for
 
     broker process                          | bwrap sandbox (one per worker; no network, own /tmp)
                                             |
-    caller thread: ForkServerSandbox.run    |   worker = fork server, pid 1, numpy imported
-      JobRun: CPU slot, deadline            |     keeps 2 spares ready; for each it makes the
-      Attempt:                              |     job socket + output pipe + exit-report pipe
-        take a spare  <----- "spare" + fds -+---- (broker's ends, sent ahead over the control
-        "took" ------------------------------+--->  socket; "took" makes it fork a replacement)
-        job frame ----------------------.   |     fork -> spare (pid 1 of a new pid namespace)
-        ready/start/result/proxy calls <-+--+-->    joins its cgroup, scratch dir, rlimits,
-          (direct, no hop via the worker)|  |       own uid, no_new_privs, seccomp: all done
-        last result: drain output, read  |  |       before any job exists; waits on fd 3
-          the cgroup counters, return    '--+-->  spare = job: CPU rlimit, compile, call, send
-          the Outcome                       |       results, os._exit
-    reaper thread (one per sandbox):        |     worker reaps it, wipes scratch, writes the
-      waits on the exit-report pipe  <------+---- exit report (status, CPU s, cgroup counters)
-      then frees the slot; kills a job      |
+    I/O thread (one per sandbox, epoll):    |   worker = fork server, pid 1, numpy imported
+      queues each worker's offers  <--------+---- "spare" + the broker's ends of the spare's job
+                                            |     socket, output pipe, exit-report pipe; sent
+    caller thread: ForkServerSandbox.run    |     once the spare says it is ready (ready pipe)
+      JobRun: CPU slot, deadline            |   background, at nice 10: fork -> spare (pid 1 of
+      Attempt: take a queued spare (no      |     a new pid namespace): joins a reused cgroup,
+        system call)                        |     scratch dir, rlimits, own uid, no_new_privs,
+        job frame ----------------------.   |     seccomp, a warm-up job of its own; "ready";
+        "took" -------------------------+---+-->  back to nice 0; waits on fd 3. "took" makes
+        ready+start, result, proxy calls|   |     the server fork a replacement
+          <- direct, no hop via worker -+---+-->  spare = job: CPU rlimit, compile, call, send
+        last result: drain output, read     |       results, os._exit
+          the cgroup counters, return       |
+          the Outcome                       |
+    I/O thread: waits on the exit-report    |     worker reaps it, writes the exit report
+      pipe <--------------------------------+---- (status, CPU s, cgroup counters), wipes the
+      then frees the slot; kills a job      |     scratch dir, keeps the cgroup for a later job
       still alive 1 s after its results ----+--> "kill" (also: timeouts, protocol violations)
+
+Only the job's own messages and the broker's work on them are on the caller's path; forking,
+confining and warming up spares, and a finished job's exit, happen beside it (and, where the
+worker may raise priorities again, at a lower priority than running jobs).
 
 A job that has to be killed (a call past its window, the deadline, a protocol violation) or
 that dies is waited for by its caller instead, so its exit report can say why it ended.

@@ -185,7 +185,7 @@ class ForkServer:
                 self._reap()
                 for fd in ready:
                     if fd in preparing and preparing[fd] in self.children:
-                        self._offer(preparing[fd])
+                        self._ready(preparing[fd])
         finally:
             self._kill_all()
 
@@ -264,9 +264,9 @@ class ForkServer:
         for fd in (opened[1], opened[3], opened[7]):
             os.close(fd)
 
-    def _offer(self, pid: int) -> None:
-        """The spare ``pid`` wrote on its ready pipe (or closed it by dying): back to nice 0 and
-        offered to the broker, whose ends of its descriptors go with the offer."""
+    def _ready(self, pid: int) -> None:
+        """The spare ``pid`` wrote on its ready pipe, or closed it by dying (its set-up failed).
+        A ready one goes back to nice 0; either way it is offered (``_offer``)."""
         child = self.children[pid]
         try:
             confined = os.read(child.ready_fd, 1) == b"1"
@@ -274,11 +274,16 @@ class ForkServer:
             confined = False
         os.close(child.ready_fd)
         child.ready_fd = -1
-        if not confined:
-            return  # it died getting ready: reaped soon, and never offered (``_reap``)
-        if self.background:
+        if confined and self.background:
             _confine.set_nice(0, pid)
+        self._offer(child)
+
+    def _offer(self, child: _Child) -> None:
+        """Hand the broker its ends of ``child``'s descriptors (once). A spare whose set-up
+        failed is offered too: the job that takes it reads why in its output and exit report."""
         offer, child.offer = child.offer, ()
+        if not offer:
+            return
         try:
             self._send({"t": "spare", "spare": child.spare, "cgroup": child.cgroup, "baseline": child.baseline},
                        offer)
@@ -310,10 +315,10 @@ class ForkServer:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
-            if child.offer:  # it died before it was offered: the broker never heard of it
-                for fd in (*child.offer, child.ready_fd):
-                    if fd >= 0:
-                        os.close(fd)
+            if child.ready_fd >= 0:  # it died before it said it was ready
+                os.close(child.ready_fd)
+                child.ready_fd = -1
+                self._offer(child)
             if self.own_pidns is None:
                 _kill_tree(pid)  # without a namespace, at least its process group goes too
             limited = self.cgroups.events(child.cgroup, child.baseline) if self.cgroups is not None else {}

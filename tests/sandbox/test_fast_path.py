@@ -64,6 +64,13 @@ def test_many_short_jobs_each_get_a_fresh_confined_process(sandbox: ForkServerSa
         assert len(set(uids)) == len(uids)  # a uid of its own per job
 
 
+def test_jobs_run_at_normal_priority(sandbox: ForkServerSandbox) -> None:
+    # Spares are forked and prepared in the background (nice 10 where the worker may raise
+    # priorities again); a job must not inherit that, or its wall time would depend on load.
+    source = "import os\ndef f():\n    return os.getpriority(os.PRIO_PROCESS, 0)\n"
+    assert [sandbox.run(Job(source, "f", ((),), call_timeout_s=5)).results[0].value for _ in range(4)] == [0] * 4
+
+
 def _grab_frame(store: list[Any]) -> None:
     store.append(sys._getframe(1))
 

@@ -14,7 +14,8 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.records import Job, Outcome
-from selftaught.sandbox import ForkServerSandbox
+from selftaught.sandbox import ForkServerSandbox, _cgroup
+from selftaught.sandbox._forkserver_main import SPARES_AHEAD
 
 
 def attack(box: ForkServerSandbox, source: str, *args: Any, timeout_s: float = 10.0) -> Outcome:
@@ -147,11 +148,44 @@ def test_memory_is_bounded_for_the_whole_process_tree(sandbox_config: SandboxCon
         assert "killed at the job's memory limit" in outcome.stderr, outcome  # recorded by the broker
         # The next job is unaffected, and fork bombs stop at the cgroup's pids limit.
         assert value(attack(box, "def f():\n    return 'alive'\n")) == "alive"
-        bomb = ("import os\ndef f():\n    n = 0\n    try:\n        for _ in range(200):\n"
-                "            if os.fork() == 0:\n                import time; time.sleep(2); os._exit(0)\n"
-                "            n += 1\n    except OSError:\n        pass\n    return n\n")
-        bombed = attack(box, bomb)
+        bombed = attack(box, FORK_BOMB)
         assert value(bombed) < 24
+
+
+FORK_BOMB = ("import os\ndef f():\n    n = 0\n    try:\n        for _ in range(200):\n"
+             "            if os.fork() == 0:\n                import time; time.sleep(2); os._exit(0)\n"
+             "            n += 1\n    except OSError:\n        pass\n    return n\n")
+
+
+def test_a_reused_cgroup_reports_only_its_own_jobs_limit_kills(sandbox_config: SandboxConfig,
+                                                              no_leftovers: None) -> None:
+    with _cgroup_box(sandbox_config, bubblewrap=False) as box:
+        killed = attack(box, FORK_AND_FILL, 5, 150, timeout_s=30)
+        assert "killed at the job's memory limit" in killed.stderr, killed
+        # The worker's few cgroup folders serve its later jobs again (the one that just ended
+        # first); the counters only grow, yet none of these jobs may report those kills.
+        for _ in range(3 * (SPARES_AHEAD + 2)):
+            later = attack(box, "def f():\n    return 1\n")
+            assert value(later) == 1 and "[sandbox]" not in later.stderr, later.stderr
+
+
+def test_a_job_cgroup_serves_a_few_dozen_jobs_then_is_replaced() -> None:
+    host, why = _cgroup.CgroupHost.create()
+    if host is None:
+        pytest.skip(f"no writable cgroup memory and pids controllers here: {why}")
+    try:
+        dirs = host.worker_dirs(0)
+        jobs = _cgroup.JobCgroups(host.version, dirs, 64 << 20, 8)
+        first, procs, baseline = jobs.acquire()
+        assert baseline == {} and procs and all(Path(path).exists() for path in procs)
+        for _ in range(jobs.REUSES - 1):
+            jobs.release(first)
+            assert jobs.acquire()[0] == first
+        jobs.release(first)  # its last job: removed, never handed out again
+        assert not any((Path(folder) / f"job-{first}").exists() for folder in dirs.values())
+        assert jobs.acquire()[0] != first
+    finally:
+        host.remove()
 
 
 def test_cgroups_are_removed_when_the_sandbox_closes(sandbox_config: SandboxConfig) -> None:
