@@ -6,8 +6,8 @@ pipe already made. The spare locks itself down at once, before any job exists, i
 descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. It
 warms up, tells the server it is ready (one byte on its ready pipe, then closes it: only then
 does the server offer it to the broker), and waits on its socket; the broker sends the job there
-directly. Only what depends on the job is
-left for then: its CPU-time rlimit (lowering a limit needs no privilege) and the process name.
+directly. Only what depends on the job is left for then: its CPU-time rlimit (lowering a limit
+needs no privilege) and the process name.
 It never returns: every path ends in ``os._exit``.
 """
 
@@ -30,7 +30,7 @@ __all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "Confinement", "Spare", "sp
 
 _exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` still exits here
 
-_READY_FD = 4
+_READY_FD = 4  # the ready pipe's number in the spare (closed once it has said it is ready)
 
 SETUP_FAILED = 71
 """Exit code of a job process whose confinement failed (the broker reports it as such)."""
@@ -68,9 +68,10 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
     """Body of a freshly forked spare: confine, then serve the job that arrives on its socket."""
     try:
         _confine.set_name(SPARE_NAME)
-        # Keep only the job's two descriptors, at their final numbers: stdin /dev/null, stdout
-        # and stderr the output pipe, fd 3 the job socket. Other spares' and jobs' descriptors
-        # (their exit-report pipes among them) are gone before this spare can wait long.
+        # Keep only the job's two descriptors and the ready pipe, at their final numbers: stdin
+        # /dev/null, stdout and stderr the output pipe, fd 3 the job socket, fd 4 the ready pipe.
+        # Other spares' and jobs' descriptors (their exit-report pipes among them) are gone
+        # before this spare can wait long.
         _rewire_fds(spare.job_fd, spare.out_fd, spare.ready_fd)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
