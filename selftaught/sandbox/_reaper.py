@@ -55,6 +55,8 @@ class Reaper:
         # epoll, so a job handed over needs no wake-up of this thread: registering its report
         # pipe is enough (the thread looks at deadlines at least every ``_TICK_S``).
         self._epoll = select.epoll()
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # for ``stop`` only
+        self._epoll.register(self._wake_read, select.EPOLLIN)
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -108,6 +110,8 @@ class Reaper:
             left, self._pending = list(self._pending.values()), {}
             self._lock.notify_all()
             thread = self._thread
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_write, b"\0")  # the thread need not finish its tick
         if thread is not None:
             thread.join(timeout_s)
         for job in left:
@@ -115,6 +119,8 @@ class Reaper:
             job.release()
         if thread is None or not thread.is_alive():
             self._epoll.close()
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
     def _loop(self) -> None:
         while True:

@@ -84,9 +84,10 @@ class ForkServerSandbox:
         self._uid_base = random.SystemRandom().randrange(*_UID_BASE_RANGE)
         self._reaper = Reaper()
         self._closed = False
-        # Workers are launched from one long-lived thread: bwrap's --die-with-parent fires when
-        # the *thread* that started it exits, which an arbitrary caller thread may soon do.
-        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="selftaught-sandbox-launcher")
+        # Workers are launched from long-lived threads (one per worker, so they start together):
+        # bwrap's --die-with-parent fires when the *thread* that started it exits, which an
+        # arbitrary caller thread may soon do.
+        self._launcher = ThreadPoolExecutor(config.workers, thread_name_prefix="selftaught-sandbox-launcher")
         self._workers: list[WorkerHandle] = []
         # Per-job cgroups need root (to create them) and the uid drop (so jobs cannot rewrite them).
         self._cgroups, cgroup_error = (None, "switched off (sandbox.job_cgroups)") if not config.job_cgroups \
