@@ -7,15 +7,18 @@ request answered after ``LATENCY_S`` (scripted answers: ``_common``). The run (t
 improves itself against the meta-utility, and its candidate is scored).
 
 Bound: LM calls that depend on each other form a chain; calls at one level of the chain are
-independent and run concurrently (here ``REPEATS`` <= ``lm.concurrency``), so no schedule beats
-``levels * LATENCY_S``. Evaluations are CPU work that no schedule avoids either: their sum,
+independent and run concurrently, at most ``CONCURRENCY`` (the run's ``lm.concurrency``) at a
+time, so a level of k calls takes ``ceil(k / CONCURRENCY)`` waves and no schedule beats
+``waves * LATENCY_S``. Evaluations are CPU work that no schedule avoids either: their sum,
 each timed alone on an idle 1-worker sandbox, divided by the cores. Bound = both added (a
-conservative bound would take the max; the sum is the target the issue sets). Levels:
-step 0: 1 (the seed's one batched call, in ``2 * REPEATS`` parallel runs: val and test estimates
-come from separate runs); step 1: 1 (the seed asks for ``C`` candidate improvers) + ``C`` (its
-``max(candidates, key=utility)`` scores them one after another; each meta-utility call runs
-``REPEATS`` improver runs in parallel, one LM call each) + 1 (the chosen candidate's val and test
-estimates, ``2 * REPEATS`` parallel runs); ``C`` = responses per call. The run uses
+conservative bound would take the max; the sum is the target the issue sets). Waves:
+step 0: ``ESTIMATE_WAVES`` (the seed's one batched call, in ``2 * REPEATS`` parallel runs: val and
+test estimates come from separate runs, 6 calls against 4 in flight); step 1: 1 (the seed asks
+for ``C`` candidate improvers) + ``C`` (its ``max(candidates, key=utility)`` scores them one after
+another; each meta-utility call runs ``REPEATS`` <= ``CONCURRENCY`` improver runs in parallel, one
+LM call each) + ``ESTIMATE_WAVES`` (the chosen candidate's val and test estimates); ``C`` =
+responses per call. (Until stop 12 the estimates counted one wave, which no run can achieve
+with 6 calls and 4 in flight: the bound was 2 s too low.) The run uses
 ``accept = "best"``, whose val estimate is one batch of runs (the ``sequential`` default adds
 paired batches, see ``benchmarks/acceptance.py``).
 
@@ -57,14 +60,17 @@ ROUNDS = 5  # parallel runs (default), interleaved with the sequential ones
 SEQUENTIAL_ROUNDS = 2
 TARGET_RATIO = 1.2  # issue 17: median of >= 5 rounds within 1.2x of the bound
 CANDIDATES = Budgets().responses_per_call
-LEVELS = {"run": 1 + 1 + CANDIDATES + 1, "step1": 1 + CANDIDATES + 1}
+CONCURRENCY = 4  # the parallel run's lm.concurrency (the default)
+assert REPEATS <= CONCURRENCY  # one meta-utility call's runs are one wave
+ESTIMATE_WAVES = -(-2 * REPEATS // CONCURRENCY)  # a step's val and test runs, all at once
+LEVELS = {"run": ESTIMATE_WAVES + 1 + CANDIDATES + ESTIMATE_WAVES, "step1": 1 + CANDIDATES + ESTIMATE_WAVES}
 EXPECTED_CALLS = 2 * REPEATS + 1 + CANDIDATES * REPEATS + 2 * REPEATS
 
 
 def config(sequential: bool) -> RunConfig:
     return RunConfig(
         task="lpn", iterations=1, repeats=REPEATS, seed=0, accept="best",
-        lm=LMConfig(spec="openai:bench-model", concurrency=1 if sequential else 4, max_retries=0),
+        lm=LMConfig(spec="openai:bench-model", concurrency=1 if sequential else CONCURRENCY, max_retries=0),
         budgets=Budgets(improver_timeout_s=300.0),
         sandbox=SandboxConfig(workers=1 if sequential else 2),
     )
@@ -258,12 +264,15 @@ def markdown(r: dict[str, Any]) -> str:
         "## How the bound is computed",
         "",
         f"- **LM chain.** Calls that need an earlier call's answer form a chain; calls at one level are "
-        f"independent and run at once (repeats {r['repeats']} <= the 4 requests in flight allowed). "
-        f"Step 0 has 1 level (the seed's one batched call in each repeat). Step 1 has "
-        f"1 (the seed asks for {r['candidates']} improvers in one call) + {r['candidates']} (its "
-        f"`max(candidates, key=utility)` scores them one after another, and each meta-utility call's "
-        f"repeats each make one LM call) + 1 (the chosen candidate's val/test estimate) = "
-        f"{r['levels']['step1']} levels. Whole run: {r['levels']['run']} levels x {r['latency_s']:.1f} s.",
+        f"independent and run at once, at most {CONCURRENCY} in flight (`lm.concurrency`), so a level of "
+        f"k calls takes ceil(k / {CONCURRENCY}) waves. Step 0 has {ESTIMATE_WAVES} (the seed's one batched "
+        f"call in each of the {2 * r['repeats']} val and test runs). Step 1 has 1 (the seed asks for "
+        f"{r['candidates']} improvers in one call) + {r['candidates']} (its `max(candidates, key=utility)` "
+        f"scores them one after another; each meta-utility call's {r['repeats']} repeats make one LM call "
+        f"each, one wave) + {ESTIMATE_WAVES} (the chosen candidate's val and test runs) = "
+        f"{r['levels']['step1']} waves. Whole run: {r['levels']['run']} waves x {r['latency_s']:.1f} s. "
+        "(Until stop 12 a step's val and test runs counted one wave, which 6 calls with 4 in flight "
+        "cannot achieve: that bound was 2 s too low.)",
         f"- **Evaluation CPU.** The run's solution evaluations ({ev['evaluations']}: "
         f"{ev.get('evaluations_train', 0)} train, {ev.get('evaluations_val', 0)} val, "
         f"{ev.get('evaluations_test', 0)} test) replayed without any LM. *Ideal cores*: each timed alone "
