@@ -74,7 +74,7 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         # before this spare can wait long.
         _rewire_fds(spare.job_fd, spare.out_fd, spare.ready_fd)
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _confine.set_handler(signal.SIGCHLD, signal.SIG_DFL)
         # If the server dies, so does the job (and with it the job's pid namespace).
         _confine.set_parent_death_signal(signal.SIGKILL)
         # Its own process group, in the server's session, which has no controlling terminal

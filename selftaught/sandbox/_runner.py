@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selftaught.proxy.calls import ERROR_CLASSES, call_message, make_proxy, unpack_reply
-from selftaught.sandbox import _wire
+from selftaught.sandbox import _confine, _wire
 
 __all__ = ["ERROR_CLASSES", "serve", "to_plain"]
 
@@ -145,7 +145,7 @@ def _load(job: dict[str, Any]) -> tuple[Any, str]:
 # ``time.process_time`` in its own namespace changes nothing here. (One that patches this module
 # itself can still dodge the CPU limit, but not the broker's wall-clock limit.)
 _setitimer = signal.setitimer
-_install_handler = signal.signal
+_install_handler = _confine.set_handler
 _process_time = time.process_time
 _getrusage = resource.getrusage
 
