@@ -138,7 +138,11 @@ class Reaper:
             with self._lock:
                 fds = list(self._pending)
                 for fd in ready & set(self._watched):
-                    if not self._watched[fd]():
+                    try:
+                        keep = self._watched[fd]()
+                    except Exception:  # this thread must outlive any callback: drop that one
+                        keep = False
+                    if not keep:
                         self.unwatch(fd)
             for fd in fds:
                 self._check(fd, fd in ready, now)

@@ -174,11 +174,16 @@ class WorkerHandle:
         self._send({"op": "took", "spare": spare})
 
     def _spare(self, data: bytes, fds: list[int]) -> Spare | None:
+        # Parsed on the sandbox's I/O thread, so nothing in it may raise: anything malformed
+        # counts as the server gone.
         try:
             message = json.loads(data) if data else {}
-        except ValueError:
-            message = {}
-        if message.get("t") != "spare" or len(fds) != 3:
+            number = int(message["spare"]) if message.get("t") == "spare" and len(fds) == 3 else None
+            found = message.get("baseline")
+            baseline = {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            number = None
+        if number is None:
             for fd in fds:
                 os.close(fd)
             return None
@@ -186,9 +191,7 @@ class WorkerHandle:
         sock.setblocking(False)
         for fd in fds[1:]:
             os.set_blocking(fd, False)
-        baseline = message.get("baseline")
-        return Spare(self, int(message["spare"]), sock, fds[1], fds[2], str(message.get("cgroup", "")),
-                     {str(k): int(v) for k, v in baseline.items()} if isinstance(baseline, dict) else {})
+        return Spare(self, number, sock, fds[1], fds[2], str(message.get("cgroup", "")), baseline)
 
     def kill(self, spare: int) -> None:
         """Kill the job (or spare) ``spare``'s whole process tree (no-op if it already ended)."""
