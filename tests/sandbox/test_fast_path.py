@@ -5,10 +5,12 @@ interrupt escape the call; a SIGKILLed job's failure says what killed it."""
 from __future__ import annotations
 
 import multiprocessing
+import random
 import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -69,6 +71,39 @@ def test_jobs_run_at_normal_priority(sandbox: ForkServerSandbox) -> None:
     # priorities again); a job must not inherit that, or its wall time would depend on load.
     source = "import os\ndef f():\n    return os.getpriority(os.PRIO_PROCESS, 0)\n"
     assert [sandbox.run(Job(source, "f", ((),), call_timeout_s=5)).results[0].value for _ in range(4)] == [0] * 4
+
+
+RANDOMNESS = (
+    "import os, random\nimport numpy as np\ndef f():\n"
+    "    return [random.random(), float(np.random.rand()), os.urandom(8).hex(),\n"
+    "            float(np.random.default_rng().random())]\n"
+)
+
+
+def test_a_jobs_randomness_is_its_seeds_on_a_warmed_spare_and_on_a_cold_one() -> None:
+    # Spares are forked without CPython's at-fork hooks (no reseeding) and only some warm up
+    # (the first spare of a worker never does; the second does): every job must still draw
+    # exactly what its own seed gives, and fresh entropy where it asks for it.
+    import numpy as np
+
+    expected = {}
+    for seed in (3, 2**40 + 7):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        expected[seed] = [random.random(), float(np.random.rand())]
+    with ForkServerSandbox(SandboxConfig(workers=1)) as box:
+        def run(seed: int) -> list[Any]:
+            outcome = box.run(Job(RANDOMNESS, "f", ((),), call_timeout_s=5, seed=seed))
+            assert outcome.ok, outcome
+            return list(outcome.results[0].value)
+
+        drawn = [run(3), run(3), run(2**40 + 7)]  # a cold spare, then warmed ones
+        with ThreadPoolExecutor(4) as pool:  # jobs waiting for spares: cold ones again
+            drawn += list(pool.map(run, [3] * 8))
+    seeds = [3, 3, 2**40 + 7] + [3] * 8
+    assert [values[:2] for values in drawn] == [expected[seed] for seed in seeds]
+    assert len({values[2] for values in drawn}) == len(drawn)
+    assert len({values[3] for values in drawn}) == len(drawn)
 
 
 def _grab_frame(store: list[Any]) -> None:
