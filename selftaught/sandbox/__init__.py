@@ -13,11 +13,13 @@ One job's path (``pool`` -> ``_job_run`` -> ``_attempt``; the worker runs ``_for
                                             |     socket, output pipe, exit-report pipe; sent
     caller thread: ForkServerSandbox.run    |     once the spare says it is ready (ready pipe)
       JobRun: CPU slot, deadline            |   background, at nice 10: fork -> spare (pid 1 of
-      Attempt: take a queued spare (no      |     a new pid namespace): joins a reused cgroup,
-        system call)                        |     scratch dir, rlimits, own uid, no_new_privs,
-        job frame ----------------------.   |     seccomp, a warm-up job of its own; "ready";
-        "took" -------------------------+---+-->  back to nice 0; waits on fd 3. "took" makes
-        ready+start, result, proxy calls|   |     the server fork a replacement
+      Attempt: take a queued spare (no      |     a new pid namespace; bare fork(2), no Python
+        system call)                        |     at-fork hooks): joins a reused cgroup, scratch
+        job frame ----------------------.   |     dir, rlimits, own uid, no_new_privs, seccomp;
+        "took" -------------------------+---+-->  "ready"; back to nice 0; waits on fd 3, and if
+        ready+start, result, proxy calls|   |     no job comes within 2 ms, runs a warm-up job
+                                        |   |     of its own. "took": the server forks a
+                                        |   |     replacement
           <- direct, no hop via worker -+---+-->  spare = job: CPU rlimit, compile, call, send
         last result: drain output, read     |       results, os._exit
           the cgroup counters, return       |

@@ -7,7 +7,7 @@ with it, setsid'd daemons included), in its own cgroup, and already confined bef
 (``_jobstart``: rlimits, its own uid, no_new_privs, seccomp, its scratch dir). For each spare the
 server makes the job's message socket, its output pipe and its exit-report pipe. Forking and
 confining spares is background work, done at ``BACKGROUND_NICE``; once a spare says on its ready
-pipe that it is confined and warm, the server puts it back to nice 0 and hands the broker's ends
+pipe that it is confined, the server puts it back to nice 0 and hands the broker's ends
 of its descriptors to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker
 straight to a ready spare without passing through here. Requests from the broker: ``took`` (a
 spare got a job: fork its replacement) and ``kill``. Once a job's tree is gone the server
@@ -240,10 +240,6 @@ class ForkServer:
             name, procs, baseline = self.cgroups.acquire()
         scratch = "/tmp/job" if self.private_mounts else os.path.join(self.scratch_root, f"job-{number}")
         opened: list[int] = []
-        # A spare warms up only when another one is on its way too. When it is the only one, a
-        # job may be waiting for it (the broker takes spares as fast as they come): the warm-up
-        # would cost that job more (about 0.4 ms of CPU) than the page faults it saves it.
-        warm_up = self._untaken() > 0
         try:
             if not self.private_mounts:
                 os.mkdir(scratch, 0o700)
@@ -254,8 +250,7 @@ class ForkServer:
             opened += os.pipe()  # output: read end for the broker, write end for the job
             opened += os.pipe()  # exit report: read end for the broker, write end kept here
             opened += os.pipe()  # ready: read end kept here, write end for the spare
-            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs,
-                                                    warm_up))
+            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs))
         except OSError:
             for fd in opened:
                 os.close(fd)

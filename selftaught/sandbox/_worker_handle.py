@@ -2,7 +2,7 @@
 take the confined spares it keeps ready, ask it to kill one, and stop it.
 
 Control messages are JSON over a SOCK_SEQPACKET socket pair, one message per packet. The server
-sends a ``spare`` message for each spare once it is confined and warm, carrying as SCM_RIGHTS the
+sends a ``spare`` message for each spare once it is confined, carrying as SCM_RIGHTS the
 broker's ends of the spare's job socket, output pipe and exit-report pipe; the broker answers
 ``took`` when it has given one a job (the server then forks a replacement) and ``kill`` to end
 one. Job messages never pass through here: the job's thread talks to its spare directly and

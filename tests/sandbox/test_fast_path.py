@@ -17,7 +17,7 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.records import Job
-from selftaught.sandbox import ForkServerSandbox, _exit_report, _reaper, _runner
+from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _reaper, _runner
 
 LINGERS = (
     "import sys\n"
@@ -81,8 +81,8 @@ RANDOMNESS = (
 
 
 def test_a_jobs_randomness_is_its_seeds_on_a_warmed_spare_and_on_a_cold_one() -> None:
-    # Spares are forked without CPython's at-fork hooks (no reseeding) and only some warm up
-    # (the first spare of a worker never does; the second does): every job must still draw
+    # Spares are forked without CPython's at-fork hooks (no reseeding), and only a spare that
+    # waits for its job warms up (running a job of its own first): every job must still draw
     # exactly what its own seed gives, and fresh entropy where it asks for it.
     import numpy as np
 
@@ -97,8 +97,11 @@ def test_a_jobs_randomness_is_its_seeds_on_a_warmed_spare_and_on_a_cold_one() ->
             assert outcome.ok, outcome
             return list(outcome.results[0].value)
 
-        drawn = [run(3), run(3), run(2**40 + 7)]  # a cold spare, then warmed ones
-        with ThreadPoolExecutor(4) as pool:  # jobs waiting for spares: cold ones again
+        drawn = []
+        for seed in (3, 3, 2**40 + 7):  # spares that waited, so warmed up
+            time.sleep(20 * _jobstart.WARM_UP_AFTER_S)
+            drawn.append(run(seed))
+        with ThreadPoolExecutor(4) as pool:  # jobs waiting for spares: cold ones
             drawn += list(pool.map(run, [3] * 8))
     seeds = [3, 3, 2**40 + 7] + [3] * 8
     assert [values[:2] for values in drawn] == [expected[seed] for seed in seeds]
