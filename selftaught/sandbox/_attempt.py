@@ -44,6 +44,7 @@ Launch = Callable[[float], "Spare | str"]
 _EXIT_GRACE_S = 10.0  # how long a finished or killed tree may take to be reported gone
 _DRAIN_S = 1.0  # how long to wait for the output pipe's EOF once the tree is gone
 _MAX_TEXT = 2000
+_RECV_BYTES = 1 << 16  # a larger buffer is a fresh mmap (and munmap) for every read
 
 
 class _Violation(Exception):
@@ -158,7 +159,7 @@ class Attempt:
                 watched.remove(status.fd)
             if sock.fileno() in ready:
                 try:
-                    data = sock.recv(1 << 20)
+                    data = sock.recv(_RECV_BYTES)
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError:
@@ -316,17 +317,17 @@ class Attempt:
         """Send all of ``payload`` before the current limit; False if the limit passed first."""
         data = memoryview(payload)
         while data:
+            try:  # the socket does not block: try first, wait only when it is full
+                data = data[sock.send(data):]
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return True  # the job is gone; its end is reported by the worker
             remaining = min(self.window, self.jobrun.deadline) - time.monotonic()
             if remaining <= 0:
                 return False
-            _, writable, _ = select.select([], [sock], [], remaining)
-            if writable:
-                try:
-                    data = data[sock.send(data):]
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return True  # the job is gone; its end is reported by the worker
+            select.select([], [sock], [], remaining)
         return True
 
     def _read_output(self, out_read: int) -> bool:
