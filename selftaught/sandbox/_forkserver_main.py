@@ -42,7 +42,7 @@ BACKGROUND_NICE = 10
 themselves at it), so running jobs and the broker come first for a CPU. The server puts a spare
 back to nice 0 once it says it is ready, before offering it (so a job never waits behind a
 running one to start; a spare that waits for a job warms up at nice 0, only when no job came for
-2 ms); a job's CPU-time limits count its own CPU time, so priority never changes what a job may use."""
+10 ms); a job's CPU-time limits count its own CPU time, so priority never changes what a job may use."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 

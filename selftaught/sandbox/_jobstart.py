@@ -35,7 +35,7 @@ _exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` stil
 _JOB_FD = 3  # the job socket's number in the spare
 _READY_FD = 4  # the ready pipe's number in the spare (closed once it has said it is ready)
 
-WARM_UP_AFTER_S = 0.002
+WARM_UP_AFTER_S = 0.01
 """A spare that has waited this long for a job warms up (``_warm_up``) while it waits on."""
 
 SETUP_FAILED = 71
@@ -107,9 +107,9 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
             confinement.seccomp.load()
         os.write(_READY_FD, b"1")  # the server offers us to the broker now
         os.close(_READY_FD)
-        # Warm up only when no job comes at once: under load the broker hands a spare its job
-        # as soon as it is offered, and the warm-up would then cost that job more CPU (about
-        # 0.4 ms) than the page faults it saves it (about 0.3 ms of its wall time).
+        # Warm up only when no job comes soon: under load a spare gets its job within a few
+        # milliseconds (as soon as a CPU slot frees), and the warm-up would then cost more CPU
+        # (about 0.4 ms) than the page faults it saves the job (about 0.3 ms of its wall time).
         if not select.select([_JOB_FD], [], [], WARM_UP_AFTER_S)[0]:
             _warm_up()
     except BaseException as exc:  # never return into the server loop from a fork
