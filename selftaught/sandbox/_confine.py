@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "LimitSpec",
     "SeccompProgram",
+    "allow_nice_zero",
     "allow_pid_namespaces",
     "build_seccomp_filter",
     "drop_capabilities",
@@ -179,6 +180,16 @@ def may_raise_priority() -> bool:
     except OSError:
         return False
     return os.getpriority(os.PRIO_PROCESS, 0) == 0
+
+
+def allow_nice_zero() -> bool:
+    """Let this process and its children raise their priority back to nice 0 without privilege
+    (RLIMIT_NICE 20: never below 0); False where that limit cannot be set."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NICE, (20, 20))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def set_nice(value: int, pid: int = 0) -> None:

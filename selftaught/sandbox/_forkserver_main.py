@@ -40,9 +40,10 @@ SPARES_AHEAD = 2
 BACKGROUND_NICE = 10
 """Nice value of the work that only prepares for later jobs (forking spares, which confine
 themselves at it), so running jobs and the broker come first for a CPU. The server puts a spare
-back to nice 0 once it says it is ready, before offering it (so a job never waits behind a
-running one to start; a spare that waits for a job warms up at nice 0, only when no job came for
-10 ms); a job's CPU-time limits count its own CPU time, so priority never changes what a job may use."""
+back to nice 0 once it says it is ready, before offering it, so a job never waits behind a
+running one to start (a spare that waits for its job warms up at nice 19 meanwhile, and is put
+back to nice 0 the moment it gets one); a job's CPU-time limits count its own CPU time, so
+priority never changes what a job may use."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
@@ -102,12 +103,15 @@ class ForkServer:
             os.chmod(self.scratch_root, 0o711)
         if not self.drop_uid:
             self.limits.pop("NPROC", None)  # per uid: without a uid of its own it would count the server
-        self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp)
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
         self.names = itertools.count()
         # Where we may raise priorities back (CAP_SYS_NICE), preparing spares runs in the
-        # background; elsewhere everything stays at nice 0.
+        # background; elsewhere everything stays at nice 0. A spare warms up at nice 19 and
+        # raises its own priority back to 0 (never above: RLIMIT_NICE 20, inherited) after.
         self.background = _confine.may_raise_priority()
+        idle_warm_up = self.background and _confine.allow_nice_zero()
+        self.confinement = _jobstart.Confinement(self.private_mounts, self.tmpfs_mb, self.expose, self.seccomp,
+                                                 idle_warm_up)
         with contextlib.suppress(OSError, ValueError, IndexError):
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
@@ -222,6 +226,8 @@ class ForkServer:
         if request.get("op") == "took":
             if found is not None:
                 self.children[found].taken = True
+                if self.background:  # it may be warming up at nice 19: the job must not wait
+                    _confine.set_nice(0, found)
         elif request.get("op") == "kill" and found is not None:
             self.children[found].killed = True
             _kill_tree(found)

@@ -28,15 +28,18 @@ from typing import Any, NoReturn
 
 from selftaught.sandbox import _confine, _runner, _wire
 
-__all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "WARM_UP_AFTER_S", "Confinement", "Spare", "spare_main"]
+__all__ = ["JOB_NAME", "SETUP_FAILED", "SPARE_NAME", "WARM_UP_AFTER_S", "WARM_UP_NICE", "Confinement", "Spare",
+           "spare_main"]
 
 _exit = os._exit  # bound before any job runs: a job replacing ``os._exit`` still exits here
 
 _JOB_FD = 3  # the job socket's number in the spare
 _READY_FD = 4  # the ready pipe's number in the spare (closed once it has said it is ready)
 
-WARM_UP_AFTER_S = 0.01
+WARM_UP_AFTER_S = 0.002
 """A spare that has waited this long for a job warms up (``_warm_up``) while it waits on."""
+WARM_UP_NICE = 19
+"""Nice value of the warm-up, where the worker may raise priorities again: idle CPU only."""
 
 SETUP_FAILED = 71
 """Exit code of a job process whose confinement failed (the broker reports it as such)."""
@@ -53,6 +56,7 @@ class Confinement:
     tmpfs_mb: int
     expose: list[tuple[str, str]]
     seccomp: _confine.SeccompProgram | None
+    idle_warm_up: bool = False  # spares may lower their priority and raise it back (RLIMIT_NICE)
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,8 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
             confinement.seccomp.load()
         os.write(_READY_FD, b"1")  # the server offers us to the broker now
         os.close(_READY_FD)
-        # Warm up only when no job comes soon: under load a spare gets its job within a few
-        # milliseconds (as soon as a CPU slot frees), and the warm-up would then cost more CPU
-        # (about 0.4 ms) than the page faults it saves the job (about 0.3 ms of its wall time).
-        if not select.select([_JOB_FD], [], [], WARM_UP_AFTER_S)[0]:
-            _warm_up()
+        if not _job_waiting(WARM_UP_AFTER_S):
+            _warm_up(confinement.idle_warm_up)
     except BaseException as exc:  # never return into the server loop from a fork
         with contextlib.suppress(BaseException):
             os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
@@ -136,16 +137,41 @@ _WARM_UP_JOB = {"source": "import math\ndef f(x):\n    return [math.sqrt(x), {'k
                 "seed": 1, "modules": [], "calls": [[4.0]]}
 
 
-def _warm_up() -> None:
+def _warm_up(idle: bool) -> None:
     """Go once through what every job's start-up goes through (decode a frame, compile and load
     a source, convert a result, collect garbage) on a harmless job of our own, so the
-    copy-on-write page faults that costs (a few hundred) happen while the spare waits, not after
-    the job arrives. The real job then replaces everything this left (module, seeds)."""
-    job = _wire.decode(_wire.encode(_WARM_UP_JOB)[4:])
-    function, _ = _runner._load(job)
-    if function is not None:
+    copy-on-write page faults that costs (a few hundred, about 0.6 ms of a job's wall time here)
+    happen while the spare waits, not after the job arrives. The real job then replaces
+    everything this left (module, seeds).
+
+    It stops between its steps once the job has come, and with ``idle`` it runs at
+    ``WARM_UP_NICE`` (the spare may raise its priority back): it uses idle CPU only, so under
+    load, where spares get their jobs within milliseconds, it costs the jobs almost no CPU (the
+    server puts a spare that got its job back to nice 0 at once, on ``took``). The spare is at
+    nice 0 again before any job code runs."""
+    if idle:
+        _confine.set_nice(WARM_UP_NICE)
+    try:
+        if _job_waiting(0):
+            return
+        job = _wire.decode(_wire.encode(_WARM_UP_JOB)[4:])
+        if _job_waiting(0):
+            return
+        function, _ = _runner._load(job)
+        if function is None or _job_waiting(0):
+            return
         _wire.encode(_runner.to_plain(function(*job["calls"][0])))
-    gc.collect()
+        if _job_waiting(0):
+            return
+        gc.collect()
+    finally:
+        if idle:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)  # allowed by RLIMIT_NICE; a failure fails the spare
+
+
+def _job_waiting(timeout_s: float) -> bool:
+    """Whether the job has come (waiting up to ``timeout_s`` for it)."""
+    return bool(select.select([_JOB_FD], [], [], timeout_s)[0])
 
 
 def _begin(settings: dict[str, Any]) -> None:

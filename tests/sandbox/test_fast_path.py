@@ -68,9 +68,15 @@ def test_many_short_jobs_each_get_a_fresh_confined_process(sandbox: ForkServerSa
 
 def test_jobs_run_at_normal_priority(sandbox: ForkServerSandbox) -> None:
     # Spares are forked and prepared in the background (nice 10 where the worker may raise
-    # priorities again); a job must not inherit that, or its wall time would depend on load.
+    # priorities again) and warm up at nice 19 while they wait; a job must not inherit either,
+    # or its wall time would depend on load. Jobs come back to back (cold spares), a moment
+    # apart (spares in the middle of their warm-up) and after a pause (warmed spares).
     source = "import os\ndef f():\n    return os.getpriority(os.PRIO_PROCESS, 0)\n"
-    assert [sandbox.run(Job(source, "f", ((),), call_timeout_s=5)).results[0].value for _ in range(4)] == [0] * 4
+    seen = []
+    for pause in (0, 0, 0, 0.003, 0.003, 0.003, 0.05, 0.05, 0.05):
+        time.sleep(pause)
+        seen.append(sandbox.run(Job(source, "f", ((),), call_timeout_s=5)).results[0].value)
+    assert seen == [0] * len(seen)
 
 
 RANDOMNESS = (
