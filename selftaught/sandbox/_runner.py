@@ -81,7 +81,10 @@ class _Channel:
 
     def send(self, *messages: Any) -> None:
         """Send ``messages`` in one write (the broker wakes up once for all of them)."""
-        data = b"".join(_wire.encode(message) for message in messages)
+        self.send_frames(b"".join(_wire.encode(message) for message in messages))
+
+    def send_frames(self, data: bytes) -> None:
+        """Send frames already encoded."""
         with self._lock:
             self._sock.sendall(data)
 
@@ -201,8 +204,9 @@ def _cpu_s() -> float:
     return _process_time() + children.ru_utime + children.ru_stime
 
 
-def _one_call(function: Any, args: list[Any], limit_s: float | None) -> dict[str, Any]:
-    """Call ``function``; with ``limit_s``, stop it after that much CPU time and say so."""
+def _one_call(function: Any, args: list[Any], limit_s: float | None) -> bytes:
+    """Call ``function``; with ``limit_s``, stop it after that much CPU time and say so. The
+    result message comes back as its frame, encoded once."""
     value: Any = None
     ok, error, timed_out = False, "", False
     started = _cpu_s()
@@ -232,10 +236,10 @@ def _one_call(function: Any, args: list[Any], limit_s: float | None) -> dict[str
     result = {"t": "result", "ok": ok, "value": value, "error": error, "timed_out": timed_out,
               "cpu_s": cpu_s}
     try:
-        _wire.encode(result)
+        return _wire.encode(result)
     except (ValueError, _wire.WireError) as exc:
         result.update(ok=False, value=None, error=f"unserializable output: {_describe(exc)}")
-    return result
+    return _wire.encode(result)
 
 
 def serve(sock: socket.socket, begin: Callable[[dict[str, Any]], None] | None = None) -> int:
@@ -283,7 +287,7 @@ def serve(sock: socket.socket, begin: Callable[[dict[str, Any]], None] | None = 
         result = _one_call(function, args, limit_s)
         del args, raw
         _flush()
-        channel.send(result)
+        channel.send_frames(result)
     if ready:
         channel.send(*ready)  # a job without calls
     return 0

@@ -17,7 +17,7 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.records import Job
-from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _reaper, _runner
+from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _reaper, _runner, _wire
 
 LINGERS = (
     "import sys\n"
@@ -144,7 +144,7 @@ def _many_timeouts(rounds: int, results: Any) -> None:
     _runner._TIMER.install()
     count = 0
     for _ in range(rounds):
-        result = _runner._one_call(_spin, [], 0.002)
+        result = _wire.decode(_runner._one_call(_spin, [], 0.002)[4:])
         count += result["timed_out"] is True and result["ok"] is False
     results.put(count)
 
