@@ -185,9 +185,9 @@ class JobCgroups:
     A job's folders are reused for later jobs once its tree is gone (making and removing a
     memory cgroup costs more than the rest of a job's cgroup work), at most ``REUSES`` times, so
     what a job leaves charged there (reclaimable page cache, slab) cannot pile up. The limit
-    counters only ever grow, so each use reads them once at its start (``acquire``) and reports
-    what changed since (``events(name, baseline)``). Plain ``os`` calls on string paths: this is
-    on every job's path.
+    counters only ever grow, so each use starts from the values its folder had when the previous
+    job there was gone (``release``), and reports what changed since (``events(name, baseline)``).
+    Plain ``os`` calls on string paths: this is on every job's path.
     """
 
     REUSES = 32
@@ -205,6 +205,7 @@ class JobCgroups:
         self._names = itertools.count()
         self._free: list[str] = []  # empty folders with their limits set, ready for a job
         self._uses: dict[str, int] = {}  # folder name -> jobs it has held
+        self._counts: dict[str, dict[str, int]] = {}  # free folder name -> its counters (``read``)
         self._retired: list[str] = []  # folders to remove once the kernel lets go of them
 
     def check(self) -> None:
@@ -218,7 +219,7 @@ class JobCgroups:
         moves itself in) and the counters' values now (``events`` reports changes from them)."""
         if self._free:
             name = self._free.pop()
-            baseline = self.events(name)
+            baseline = self._counts.pop(name, {})  # empty since: nothing can have changed them
         else:
             name = f"j{next(self._names)}"
             self._make(name)
@@ -227,11 +228,13 @@ class JobCgroups:
         self._uses[name] += 1
         return name, tuple(f"{base}/job-{name}/cgroup.procs" for base in self._dirs.values()), baseline
 
-    def release(self, name: str) -> None:
-        """The job in ``name`` is gone (its tree reaped): keep the folders for another job, or
-        remove them after ``REUSES`` jobs (retrying later if the kernel still holds them)."""
+    def release(self, name: str, counts: dict[str, int]) -> None:
+        """The job in ``name`` is gone (its tree reaped) and ``counts`` are its folders'
+        counters now (``read``): keep the folders for another job, or remove them after
+        ``REUSES`` jobs (retrying later if the kernel still holds them)."""
         if self._uses.get(name, self.REUSES) < self.REUSES:
             self._free.append(name)
+            self._counts[name] = counts
         else:
             self._uses.pop(name, None)
             self._retired.append(name)
@@ -269,6 +272,10 @@ class JobCgroups:
         """What the limits did to the job in ``name`` since ``baseline``: ``oom_kills``
         (processes killed at the memory limit) and ``pids_refused`` (forks refused at the
         process limit), where the host counts them; zero counts are left out."""
+        return changes(self.read(name), baseline or {})
+
+    def read(self, name: str) -> dict[str, int]:
+        """The limit counters of ``name``'s folders as the kernel has them (those it has)."""
         found: dict[str, int] = {}
         for key, (controller, file, field) in self._counters.items():
             base = self._dirs.get(controller)
@@ -281,9 +288,7 @@ class JobCgroups:
             for line in text.splitlines():
                 label, _, number = line.partition(" ")
                 if label == field and number.isdigit():
-                    count = int(number) - (baseline or {}).get(key, 0)
-                    if count > 0:
-                        found[key] = count
+                    found[key] = int(number)
         return found
 
     def _remove(self, name: str) -> bool:
@@ -297,6 +302,11 @@ class JobCgroups:
             except OSError:
                 done = False
         return done
+
+
+def changes(counts: dict[str, int], baseline: dict[str, int]) -> dict[str, int]:
+    """The counters that grew since ``baseline``, by how much."""
+    return {key: count - baseline.get(key, 0) for key, count in counts.items() if count > baseline.get(key, 0)}
 
 
 def _read_file(path: str) -> str:

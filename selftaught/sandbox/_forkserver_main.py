@@ -264,7 +264,7 @@ class ForkServer:
             if not self.private_mounts:
                 shutil.rmtree(scratch, ignore_errors=True)
             if self.cgroups is not None:
-                self.cgroups.release(name)
+                self.cgroups.release(name, baseline)  # never used
             raise
         self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name, baseline,
                                     ready_fd=opened[6], offer=(opened[0], opened[2], opened[4]))
@@ -328,13 +328,14 @@ class ForkServer:
                 self._offer(child)
             if self.own_pidns is None:
                 _kill_tree(pid)  # without a namespace, at least its process group goes too
-            limited = self.cgroups.events(child.cgroup, child.baseline) if self.cgroups is not None else {}
+            counts = self.cgroups.read(child.cgroup) if self.cgroups is not None else {}
+            limited = _cgroup.changes(counts, child.baseline)
             _report(child.status_fd, {"status": os.waitstatus_to_exitcode(status), "killed": child.killed,
                                       "cpu_s": round(usage.ru_utime + usage.ru_stime, 4), **limited})
             if child.scratch:
                 _remove_scratch(child.scratch)
             if self.cgroups is not None:  # empty now, and its files are gone with the scratch dir
-                self.cgroups.release(child.cgroup)
+                self.cgroups.release(child.cgroup, counts)
 
     def _kill_all(self) -> None:
         for pid in list(self.children):

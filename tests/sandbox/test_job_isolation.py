@@ -178,10 +178,11 @@ def test_a_job_cgroup_serves_a_few_dozen_jobs_then_is_replaced() -> None:
         jobs = _cgroup.JobCgroups(host.version, dirs, 64 << 20, 8)
         first, procs, baseline = jobs.acquire()
         assert baseline == {} and procs and all(Path(path).exists() for path in procs)
+        counts = {"pids_refused": 3}  # as if its jobs had been refused forks
         for _ in range(jobs.REUSES - 1):
-            jobs.release(first)
-            assert jobs.acquire()[0] == first
-        jobs.release(first)  # its last job: removed, never handed out again
+            jobs.release(first, counts)
+            assert jobs.acquire() == (first, procs, counts)  # the next job counts from there
+        jobs.release(first, counts)  # its last job: removed, never handed out again
         assert not any((Path(folder) / f"job-{first}").exists() for folder in dirs.values())
         assert jobs.acquire()[0] != first
     finally:
