@@ -14,7 +14,9 @@ imports). Every round sends each (method, candidate) pair ``--reps`` evaluations
 methods that start an interpreter per candidate), in a freshly shuffled order, so the machine's
 load hits every method alike; one sample times one evaluation inside the agent. Reported per
 method and candidate: median, p10-p90, the ratio of its median to the reference's median, and the
-p10-p90 of the same ratio taken round by round. Then throughput: numpy-candidate evaluations per
+p10-p90 of the same ratio taken round by round. Then paced: the sandbox and the reference
+alternately, one evaluation after each 5 ms and 50 ms of idle time, since on a VM every method
+slows down the longer the machine was idle before it. Then throughput: numpy-candidate evaluations per
 second through a full sandbox with 1 and with 2 workers (4 caller threads per worker), the two
 alternating for ``--passes`` passes; the median pass is reported.
 
@@ -53,6 +55,8 @@ TARGET_RATIO = 1.5
 TARGET_PER_SECOND = 450.0
 WORKERS = (1, 2)
 THREADS_PER_WORKER = 4
+PACED = ("sandbox", REFERENCE)
+PACED_GAPS_S = (0.005, 0.05)
 
 
 class Agent:
@@ -118,6 +122,26 @@ def interleave(agents: dict[str, Agent], rounds: int, reps: int, seed: int) -> d
         if round_ % 10 == 9:
             print(f"round {round_ + 1}/{rounds}, {time.monotonic() - started:.0f} s", flush=True)
     return {"samples_s_by_round": samples, "seconds": time.monotonic() - started}
+
+
+def paced(agents: dict[str, Agent], per_gap: int) -> dict[str, Any]:
+    """The sandbox and the peers' pattern alternately, one evaluation per ``gap`` of idle time:
+    with a short gap the machine's caches are still warm (and the sandbox's spares have warmed
+    up); with a long one both start cold, as most evaluations of the interleaved rounds do."""
+    found: dict[str, Any] = {}
+    for gap in PACED_GAPS_S:
+        samples: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CANDIDATES} for m in PACED}
+        for candidate in CANDIDATES:
+            for _ in range(per_gap):
+                for method in PACED:
+                    time.sleep(gap)
+                    samples[method][candidate].append(agents[method].ask(candidate)["s"])
+        stats = {m: {c: spread(v, 1000) for c, v in by.items()} for m, by in samples.items()}
+        for candidate in CANDIDATES:
+            stats["sandbox"][candidate]["ratio"] = (stats["sandbox"][candidate]["median"]
+                                                    / stats[REFERENCE][candidate]["median"])
+        found[f"{gap * 1000:g}"] = stats
+    return found
 
 
 def summarize(samples: dict[str, dict[str, list[list[float]]]]) -> dict[str, dict[str, Any]]:
@@ -186,6 +210,7 @@ def main(argv: list[str]) -> None:
         report["first_call_s"] = {m: hello[m]["first_call_s"] for m in METHODS}
         report["load_average"]["before_interleaved"] = list(os.getloadavg())
         timed = interleave(agents, rounds, reps, args.seed)
+        report["paced_ms"] = paced(agents, 20 if args.quick else 60)
     finally:
         for a in agents.values():
             a.close()
@@ -241,6 +266,19 @@ def markdown(r: dict[str, Any]) -> str:
             cells += [f"{fmt(s['median'])}", f"{fmt(s['p10'])}-{fmt(s['p90'])}",
                       f"**{s['ratio']:.2f}x** ({s['ratio_by_round_p10']:.2f}-{s['ratio_by_round_p90']:.2f})"]
         lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {stats['trivial']['n']} |")
+    per_gap = next(iter(r["paced_ms"].values()))["sandbox"]["trivial"]["n"]
+    lines += ["", f"Paced: `sandbox` and `{r['reference']}` alternately, one evaluation after each gap of idle time "
+              f"({per_gap} per method, candidate and gap). Every method slows down the longer the machine was "
+              "idle before it (cold caches on this VM); with a 5 ms gap the sandbox's spares have also warmed up.",
+              "", f"| gap | `sandbox` trivial median ms (p10-p90) | `{r['reference']}` | x | `sandbox` numpy "
+              f"| `{r['reference']}` | x |", "|---|---|---|---|---|---|---|"]
+    for gap, p in r["paced_ms"].items():
+        cells = []
+        for candidate in CANDIDATES:
+            mine, ref = p["sandbox"][candidate], p[r["reference"]][candidate]
+            cells += [f"{fmt(mine['median'])} ({fmt(mine['p10'])}-{fmt(mine['p90'])})",
+                      f"{fmt(ref['median'])} ({fmt(ref['p10'])}-{fmt(ref['p90'])})", f"**{mine['ratio']:.2f}x**"]
+        lines.append(f"| {gap} ms | " + " | ".join(cells) + " |")
     lines += ["", "What one sample covers:", ""]
     lines += [f"- `{m}`: {d}" for m, d in r["descriptions"].items()]
     first = r["first_call_s"]
