@@ -139,7 +139,8 @@ _WARM_UP_JOB = {"source": "import math\ndef f(x):\n    return [math.sqrt(x), {'k
 
 def _warm_up(idle: bool) -> None:
     """Go once through what every job's start-up goes through (decode a frame, compile and load
-    a source, convert a result, collect garbage) on a harmless job of our own, so the
+    a source, flush the output, set up the CPU timer, make a timed call and encode its result,
+    collect garbage) on a harmless job of our own, so the
     copy-on-write page faults that costs (a few hundred, about 0.6 ms of a job's wall time here)
     happen while the spare waits, not after the job arrives. The real job then replaces
     everything this left (module, seeds).
@@ -155,12 +156,17 @@ def _warm_up(idle: bool) -> None:
         if _job_waiting(0):
             return
         job = _wire.decode(_wire.encode(_WARM_UP_JOB)[4:])
-        if _job_waiting(0):
-            return
         function, _ = _runner._load(job)
         if function is None or _job_waiting(0):
             return
-        _wire.encode(_runner.to_plain(function(*job["calls"][0])))
+        _runner._flush()
+        _runner._TIMER.install()  # and back to the default below: a job without a CPU limit has none
+        try:
+            if _job_waiting(0):
+                return
+            _runner._one_call(function, job["calls"][0], 60.0)  # timer armed and stopped, result encoded
+        finally:
+            _confine.set_handler(signal.SIGPROF, signal.SIG_DFL)
         if _job_waiting(0):
             return
         gc.collect()

@@ -115,6 +115,16 @@ def test_a_jobs_randomness_is_its_seeds_on_a_warmed_spare_and_on_a_cold_one() ->
     assert len({values[3] for values in drawn}) == len(drawn)
 
 
+def test_a_warmed_spare_leaves_sigprof_alone_for_a_job_without_a_cpu_limit(sandbox: ForkServerSandbox) -> None:
+    # The warm-up sets up the CPU timer's handler to pre-touch its pages, then restores the
+    # default: only a job with a CPU-time limit (clock "cpu") gets the handler.
+    source = "import signal\ndef f():\n    return signal.getsignal(signal.SIGPROF) == signal.SIG_DFL\n"
+    for clock, expected in (("wall", True), ("cpu", False)):
+        time.sleep(20 * _jobstart.WARM_UP_AFTER_S)  # its spare has warmed up
+        outcome = sandbox.run(Job(source, "f", ((),), call_timeout_s=5, clock=clock))
+        assert outcome.ok and outcome.results[0].value is expected, (clock, outcome)
+
+
 def _grab_frame(store: list[Any]) -> None:
     store.append(sys._getframe(1))
 
