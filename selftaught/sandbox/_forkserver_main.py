@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,17 @@ class ForkServer:
             _confine.set_dumpable(False)
             _confine.set_name("sandbox-worker")
             _confine.set_cmdline("sandbox-worker")
+        # A bare fork (no CPython at-fork machinery) is only safe while we are the one thread,
+        # as we should be; a preloaded module that started a thread gets the careful fork.
+        self.fork: Callable[[], int] = _confine.fork_bare
+        try:
+            threads = len(os.listdir("/proc/self/task"))
+        except OSError:
+            threads = 0  # cannot tell: the careful fork
+        if threads != 1:  # slower, not weaker: said in the worker's log, not as a warning
+            self.fork = os.fork
+            print(f"sandbox worker: {threads or 'an unknown number of'} threads, so spares are forked with "
+                  "os.fork", file=sys.stderr, flush=True)
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
@@ -302,7 +314,7 @@ class ForkServer:
         if self.own_pidns is not None:
             _confine.new_pid_namespace_for_next_child()
         try:
-            pid = _confine.fork_bare()
+            pid = self.fork()
             if pid == 0:
                 _jobstart.spare_main(spare, self.confinement)  # never returns
         finally:
