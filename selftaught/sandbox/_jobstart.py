@@ -120,7 +120,7 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
     code = 1
     # Named, so the socket lives until ``_exit``: a socket collected while open first formats
     # itself for a ResourceWarning, at the cost of two system calls. Its kind is given, which
-    # saves three more that would ask the kernel.
+    # saves two more that would ask the kernel.
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, _JOB_FD)
     try:
         code = _runner.serve(channel, _begin)

@@ -187,7 +187,7 @@ class WorkerHandle:
             for fd in fds:
                 os.close(fd)
             return None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fds[0])  # its kind given: no system calls
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fds[0])  # kind given: 2 system calls fewer
         sock.setblocking(False)
         for fd in fds[1:]:
             os.set_blocking(fd, False)
