@@ -8,10 +8,12 @@ One job's path (``pool`` -> ``_job_run`` -> ``_attempt``; the worker runs ``_for
 
     broker process                          | bwrap sandbox (one per worker; no network, own /tmp)
                                             |
-    I/O thread (one per sandbox, epoll):    |   worker = fork server, pid 1, numpy imported
+    I/O thread (one per sandbox, epoll):    |   worker = fork server, pid 1, numpy imported,
+                                            |     the job path rehearsed on a job of its own
       queues each worker's offers  <--------+---- "spare" + the broker's ends of the spare's job
-                                            |     socket, output pipe, exit-report pipe; sent
-    caller thread: ForkServerSandbox.run    |     once the spare says it is ready (ready pipe)
+                                            |     socket, output pipe, exit-report pipe, and
+                                            |     its pidfd; sent once the spare says it is
+    caller thread: ForkServerSandbox.run    |     ready (ready pipe)
       JobRun: CPU slot, deadline            |   background, at nice 10: fork -> spare (pid 1 of
       Attempt: take a queued spare (no      |     a new pid namespace; bare fork(2), no Python
         system call)                        |     at-fork hooks): joins a reused cgroup, scratch
@@ -25,10 +27,12 @@ One job's path (``pool`` -> ``_job_run`` -> ``_attempt``; the worker runs ``_for
         last result: drain output, read     |       results, os._exit
           the cgroup counters, return       |
           the Outcome                       |
-    I/O thread: waits on the exit-report    |     worker reaps it, writes the exit report
-      pipe <--------------------------------+---- (status, CPU s, cgroup counters), wipes the
-      then frees the slot; kills a job      |     scratch dir, keeps the cgroup for a later job
-      still alive 1 s after its results ----+--> "kill" (also: timeouts, protocol violations)
+    I/O thread: waits on the job's pidfd    |
+      (readable once its tree is gone), then|     worker reaps it, writes the exit report
+      frees the slot (the exit report      <+---- (status, CPU s, cgroup counters), wipes the
+      where the kernel gave no pidfd); kills|     scratch dir, keeps the cgroup for a later job
+      a job still alive 1 s after its       |
+      results ------------------------------+--> "kill" (also: timeouts, protocol violations)
 
 Only the job's own messages and the broker's work on them are on the caller's path; forking,
 confining and warming up spares, and a finished job's exit, happen beside it (and, where the

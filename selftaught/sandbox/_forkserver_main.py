@@ -1,18 +1,20 @@
 """The fork server: the code that runs inside each worker process, keeping confined spares ready.
 
 It runs (inside bubblewrap where available) with numpy already imported, and talks to the broker
-over one SOCK_SEQPACKET control socket. It keeps ``SPARES_AHEAD`` *spares* ready: processes forked
-ahead of time, each pid 1 of a fresh pid namespace (so its exit or SIGKILL takes every descendant
-with it, setsid'd daemons included), in its own cgroup, and already confined before any job exists
-(``_jobstart``: rlimits, its own uid, no_new_privs, seccomp, its scratch dir). For each spare the
-server makes the job's message socket, its output pipe and its exit-report pipe. Forking and
-confining spares is background work, done at ``BACKGROUND_NICE``; once a spare says on its ready
-pipe that it is confined, the server puts it back to nice 0 and hands the broker's ends
-of its descriptors to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker
-straight to a ready spare without passing through here. Requests from the broker: ``took`` (a
-spare got a job: fork its replacement) and ``kill``. Once a job's tree is gone the server
-wipes its scratch dir and writes the exit report (status, CPU time, cgroup limit counters,
-whether it was killed on request) on the report pipe. It never reads job messages."""
+over one SOCK_SEQPACKET control socket. Before forking anything it rehearses the job path on a job
+of its own (``_jobstart.rehearse``), so every spare inherits that code already specialized by the
+interpreter. It keeps ``SPARES_AHEAD`` *spares* ready: processes forked ahead of time, each pid 1
+of a fresh pid namespace (so its exit or SIGKILL takes every descendant with it, setsid'd daemons
+included), in its own cgroup, and already confined before any job exists (``_jobstart``: rlimits,
+its own uid, no_new_privs, seccomp, its scratch dir). For each spare the server makes the job's
+message socket, its output pipe and its exit-report pipe. Forking and confining spares is
+background work, done at ``BACKGROUND_NICE``; once a spare says on its ready pipe that it is
+confined, the server puts it back to nice 0 and hands the broker's ends of its descriptors, and a
+pidfd of it, to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker straight
+to a ready spare without passing through here. Requests from the broker: ``took`` (a spare got a
+job: fork its replacement) and ``kill``. Once a job's tree is gone the server wipes its scratch
+dir and writes the exit report (status, CPU time, cgroup limit counters, whether it was killed on
+request) on the report pipe. It never reads job messages."""
 
 from __future__ import annotations
 
@@ -128,6 +130,8 @@ class ForkServer:
             self.fork = os.fork
             print(f"sandbox worker: {threads or 'an unknown number of'} threads, so spares are forked with "
                   "os.fork", file=sys.stderr, flush=True)
+        # Every spare inherits the job path's code already specialized by the interpreter.
+        _jobstart.rehearse()
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
@@ -278,8 +282,11 @@ class ForkServer:
             if self.cgroups is not None:
                 self.cgroups.release(name, baseline)  # never used
             raise
+        offer: tuple[int, ...] = (opened[0], opened[2], opened[4])
+        with contextlib.suppress(OSError):  # the broker then waits for the exit report instead
+            offer += (os.pidfd_open(pid),)
         self.children[pid] = _Child(number, opened[5], "" if self.private_mounts else scratch, name, baseline,
-                                    ready_fd=opened[6], offer=(opened[0], opened[2], opened[4]))
+                                    ready_fd=opened[6], offer=offer)
         for fd in (opened[1], opened[3], opened[7]):
             os.close(fd)
 

@@ -2,17 +2,18 @@
 all in, and takes the workers' spare offers as they come (``watch``).
 
 A job's last result reaches the caller at once; its process still has to exit (about 0.5-1 ms for
-a child of a numpy-importing server, copy-on-write teardown) and the fork server has to reap it,
-wipe its scratch dir and report. ``Reaper`` waits for that report on one broker thread for the
-whole sandbox. Until it comes the job keeps its CPU slot and its worker's in-flight count (the
-``release`` callback frees both), so concurrency limits count exiting jobs too. A job still alive
-``LINGER_S`` after its last result (its code replaced ``os._exit``, or left a thread writing) is
-killed; if even the kill goes unreported for ``_KILL_GRACE_S`` (a hung worker), the slot is freed
-anyway. What the report says arrives after the caller's ``Outcome`` and changes nothing in it: the
-results were complete and the limit counters were read when the last result arrived.
-This thread runs no sandboxed code; it only reads the server's reports.
+a child of a numpy-importing server, copy-on-write teardown). ``Reaper`` waits for that on one
+broker thread for the whole sandbox: on the job's pidfd, which the kernel makes readable once the
+process is gone (pid 1 of its namespace, so with every descendant), or, where the worker could not
+open one, on the worker's exit report. Until then the job keeps its CPU slot and its worker's
+in-flight count (the ``release`` callback frees both), so concurrency limits count exiting jobs
+too; the pidfd frees them without waiting for the fork server to be scheduled, reap the job and
+write its report. A job still alive ``LINGER_S`` after its last result (its code replaced
+``os._exit``, or left a thread writing) is killed; if even the kill goes unseen for
+``_KILL_GRACE_S`` (a hung worker), the slot is freed anyway. Nothing learned here changes the
+caller's ``Outcome``: the results were complete and the limit counters were read when the last
+result arrived. This thread runs no sandboxed code; it only polls descriptors.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -61,7 +62,8 @@ class Reaper:
         self._stopping = False
 
     def hand_over(self, spare: Spare, release: Callable[[], None]) -> None:
-        """Take over ``spare`` (results all in): wait for its exit, then close its descriptors
+        """Take over ``spare`` (results all in): wait for its exit (its pidfd, or else the exit
+        report), then close its descriptors
         (closing a socket whose peer lives costs tens of microseconds: not on the caller's path)
         and ``release``."""
         with self._lock:
@@ -69,8 +71,9 @@ class Reaper:
                 spare.close()
                 release()
                 return
-            self._pending[spare.status_read] = _Exiting(spare, release, time.monotonic() + LINGER_S)
-            self._register(spare.status_read)
+            fd = spare.exit_fd if spare.exit_fd >= 0 else spare.status_read
+            self._pending[fd] = _Exiting(spare, release, time.monotonic() + LINGER_S)
+            self._register(fd)
 
     def watch(self, fd: int, callback: Callable[[], bool]) -> None:
         """Call ``callback`` on this thread whenever ``fd`` is readable, until it returns False
@@ -152,7 +155,9 @@ class Reaper:
             job = self._pending.get(fd)
             if job is None:
                 return
-            if readable:
+            if readable and fd == job.spare.exit_fd:
+                done = True  # the pidfd: the process, and with it its whole tree, is gone
+            elif readable:
                 try:
                     os.read(fd, 4096)  # the report (one write) or EOF: either way the tree is gone
                     done = True

@@ -3,7 +3,8 @@ take the confined spares it keeps ready, ask it to kill one, and stop it.
 
 Control messages are JSON over a SOCK_SEQPACKET socket pair, one message per packet. The server
 sends a ``spare`` message for each spare once it is confined, carrying as SCM_RIGHTS the
-broker's ends of the spare's job socket, output pipe and exit-report pipe; the broker answers
+broker's ends of the spare's job socket, output pipe and exit-report pipe, and a pidfd of the
+spare (where the kernel has them: readable once its tree is gone); the broker answers
 ``took`` when it has given one a job (the server then forks a replacement) and ``kill`` to end
 one. Job messages never pass through here: the job's thread talks to its spare directly and
 waits on its own descriptors, so the broker needs no thread per worker.
@@ -42,11 +43,12 @@ class Spare:
     status_read: int  # the server's exit report once the job's tree is gone
     cgroup: str  # its cgroup folders' name in each of the worker's folders ("" without)
     baseline: dict[str, int]  # the cgroup's limit counters before this job (folders are reused)
+    exit_fd: int = -1  # its pidfd: readable once its tree is gone (-1: the kernel has none)
 
     def close(self) -> None:
         """Close the broker's ends (each at most once)."""
         self.sock.close()
-        for name in ("out_read", "status_read"):
+        for name in ("out_read", "status_read", "exit_fd"):
             fd = getattr(self, name)
             if fd >= 0:
                 setattr(self, name, -1)
@@ -82,6 +84,11 @@ class WorkerHandle:
     def alive(self) -> bool:
         return (self._control is not None and not self._ended and self._process is not None
                 and self._process.poll() is None)
+
+    @property
+    def has_spare(self) -> bool:
+        """Whether a spare is queued here (read without the lock: a hint for picking a worker)."""
+        return bool(self._spares)
 
     @property
     def in_flight(self) -> int:
@@ -178,7 +185,7 @@ class WorkerHandle:
         # counts as the server gone.
         try:
             message = json.loads(data) if data else {}
-            number = int(message["spare"]) if message.get("t") == "spare" and len(fds) == 3 else None
+            number = int(message["spare"]) if message.get("t") == "spare" and len(fds) in (3, 4) else None
             found = message.get("baseline")
             baseline = {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -191,7 +198,8 @@ class WorkerHandle:
         sock.setblocking(False)
         for fd in fds[1:]:
             os.set_blocking(fd, False)
-        return Spare(self, number, sock, fds[1], fds[2], str(message.get("cgroup", "")), baseline)
+        return Spare(self, number, sock, fds[1], fds[2], str(message.get("cgroup", "")), baseline,
+                     fds[3] if len(fds) == 4 else -1)
 
     def kill(self, spare: int) -> None:
         """Kill the job (or spare) ``spare``'s whole process tree (no-op if it already ended)."""
@@ -246,7 +254,7 @@ def _recv_offer(control: socket.socket) -> tuple[bytes, list[int]]:
     """One control message and the descriptors passed with it, without blocking
     (``socket.recv_fds`` drops its ``flags`` in Python 3.11)."""
     fds = array.array("i")
-    data, ancillary, _, _ = control.recvmsg(1 << 12, socket.CMSG_LEN(3 * fds.itemsize), socket.MSG_DONTWAIT)
+    data, ancillary, _, _ = control.recvmsg(1 << 12, socket.CMSG_LEN(4 * fds.itemsize), socket.MSG_DONTWAIT)
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])

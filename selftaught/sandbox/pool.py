@@ -185,10 +185,12 @@ class ForkServerSandbox:
                 if not worker.alive:  # died (its jobs died with it): start a fresh one
                     worker.stop()
                     self._workers[i] = self._launcher.submit(self._start_worker, worker.index).result()
-            return min(self._workers, key=lambda w: w.in_flight)
+            # A worker with a spare queued first (its job starts at once), then the least busy.
+            return min(self._workers, key=lambda w: (not w.has_spare, w.in_flight))
 
     def _take_spare(self, timeout_s: float) -> Spare | str:
-        """A confined spare of the least busy worker for one job process, or why there is none."""
+        """A confined spare for one job process (from a worker that has one queued, else the least
+        busy), or why there is none."""
         return self._pick_worker().take(timeout_s)
 
     def _limits(self) -> dict[str, int]:

@@ -5,12 +5,14 @@ interrupt escape the call; a SIGKILLed job's failure says what killed it."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import signal
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,14 +117,80 @@ def test_a_jobs_randomness_is_its_seeds_on_a_warmed_spare_and_on_a_cold_one() ->
     assert len({values[3] for values in drawn}) == len(drawn)
 
 
-def test_a_warmed_spare_leaves_sigprof_alone_for_a_job_without_a_cpu_limit(sandbox: ForkServerSandbox) -> None:
-    # The warm-up sets up the CPU timer's handler to pre-touch its pages, then restores the
-    # default: only a job with a CPU-time limit (clock "cpu") gets the handler.
+def test_spares_warm_or_cold_leave_sigprof_alone_for_a_job_without_a_cpu_limit(sandbox: ForkServerSandbox) -> None:
+    # The fork server rehearses the job path before forking any spare, and a waiting spare
+    # warms up: both set up the CPU timer's handler and then restore the default, so only a
+    # job with a CPU-time limit (clock "cpu") gets the handler.
     source = "import signal\ndef f():\n    return signal.getsignal(signal.SIGPROF) == signal.SIG_DFL\n"
     for clock, expected in (("wall", True), ("cpu", False)):
         time.sleep(20 * _jobstart.WARM_UP_AFTER_S)  # its spare has warmed up
         outcome = sandbox.run(Job(source, "f", ((),), call_timeout_s=5, clock=clock))
         assert outcome.ok and outcome.results[0].value is expected, (clock, outcome)
+    with ThreadPoolExecutor(4) as pool:  # jobs waiting for spares: cold ones
+        outcomes = list(pool.map(sandbox.run, [Job(source, "f", ((),), call_timeout_s=5, clock="wall")] * 8))
+    assert [outcome.results[0].value for outcome in outcomes] == [True] * 8, outcomes
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="CPython 3.11 quickens a function after 8 calls")
+def test_every_job_finds_the_job_path_already_specialized(sandbox: ForkServerSandbox) -> None:
+    # The fork server runs the job path on a job of its own before it forks spares, so no job
+    # process pays for CPython rewriting that code on its first calls. ``_load`` runs once per
+    # job process (twice on a spare that warmed up): only the server's rehearsal quickens it.
+    source = ("import sys\ndef f():\n    code = sys.modules['selftaught.sandbox._runner']._load.__code__\n"
+              "    return code._co_code_adaptive != code.co_code\n")
+    with ThreadPoolExecutor(4) as pool:  # cold spares among them
+        outcomes = list(pool.map(sandbox.run, [Job(source, "f", ((),), call_timeout_s=5)] * 8))
+    assert [outcome.results[0].value for outcome in outcomes] == [True] * 8, outcomes
+
+
+def _server_pid(root: int) -> int:
+    """The fork server below ``root``: the oldest process named ``sandbox-worker`` (a fresh
+    spare carries that name until it renames itself)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+            except OSError:
+                continue
+            if name == "sandbox-worker" and root in _ancestors(int(entry.name)):
+                found.append((int(rest.split()[19]), int(entry.name)))  # start time, pid
+    assert found, "no fork server found"
+    return min(found)[1]
+
+
+def _ancestors(pid: int) -> set[int]:
+    seen = set()
+    while pid > 1:
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+        seen.add(pid)
+    return seen
+
+
+def test_a_jobs_slot_is_freed_when_its_tree_is_gone_even_while_its_worker_is_stopped() -> None:
+    # The broker holds each spare's pidfd: the CPU slot of a job whose results are in is free
+    # the moment its process has exited, without waiting for the fork server's report.
+    with ForkServerSandbox(SandboxConfig(workers=1)) as box:  # one CPU slot
+        assert box.run(TRIVIAL).ok
+        worker = box._workers[0]
+        deadline = time.monotonic() + 30
+        while len(worker._spares) < 2 and time.monotonic() < deadline:  # both spares offered
+            time.sleep(0.01)
+        server = _server_pid(os.getpid())
+        os.kill(server, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            first, second = box.run(TRIVIAL), box.run(TRIVIAL)  # the second needs the first's slot
+            took = time.monotonic() - started
+        finally:
+            os.kill(server, signal.SIGCONT)
+        assert first.ok and second.ok, (first, second)
+        # Waiting for the stopped server's report instead would take LINGER_S plus the kill grace.
+        assert took < _reaper.LINGER_S, took
+        assert box._reaper.wait_idle(30)
 
 
 def _grab_frame(store: list[Any]) -> None:
