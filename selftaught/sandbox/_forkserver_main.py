@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -278,7 +277,7 @@ class ForkServer:
             for fd in opened:
                 os.close(fd)
             if not self.private_mounts:
-                shutil.rmtree(scratch, ignore_errors=True)
+                _remove_scratch(scratch)
             if self.cgroups is not None:
                 self.cgroups.release(name, baseline)  # never used
             raise
@@ -373,10 +372,14 @@ class ForkServer:
 
 
 def _remove_scratch(path: str) -> None:
-    """Remove a job's scratch dir; most jobs leave it empty, so try the one cheap call first."""
+    """Remove a job's scratch dir; most jobs leave it empty, so try the one cheap call first.
+    ``shutil`` is imported only for a job that left files: it brings in bz2 and lzma, and every
+    library mapped in the server makes each fork and exit of a spare dearer."""
     try:
         os.rmdir(path)
     except OSError:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 
