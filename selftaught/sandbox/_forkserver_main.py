@@ -130,7 +130,10 @@ class ForkServer:
             print(f"sandbox worker: {threads or 'an unknown number of'} threads, so spares are forked with "
                   "os.fork", file=sys.stderr, flush=True)
         # Every spare inherits the job path's code already specialized by the interpreter.
-        _jobstart.rehearse()
+        try:
+            _jobstart.rehearse()
+        except Exception as exc:  # only a speed-up: jobs run the same without it
+            self.notes.append(f"job path not rehearsed: {type(exc).__name__}: {exc}")
         # Move everything imported so far out of the collector's sight: a job's garbage
         # collections then do not touch (and copy-on-write) the server's objects.
         gc.collect()
