@@ -107,7 +107,9 @@ def spread(values: list[float], scale: float = 1.0) -> dict[str, float]:
 def interleave(agents: dict[str, Agent], rounds: int, reps: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     samples: dict[str, dict[str, list[list[float]]]] = {m: {c: [] for c in CANDIDATES} for m in agents}
+    after: dict[str, dict[str, list[float]]] = {m: {} for m in agents}  # seconds, by the method just before
     started = time.monotonic()
+    previous = "start"
     for round_ in range(rounds):
         order = [(m, c) for m in agents for c in CANDIDATES for _ in range(1 if m in SPAWNING else reps)]
         rng.shuffle(order)
@@ -119,9 +121,11 @@ def interleave(agents: dict[str, Agent], rounds: int, reps: int, seed: int) -> d
             if not answer["ok"]:
                 raise RuntimeError(f"{method} returned a wrong value for the {candidate} candidate")
             samples[method][candidate][-1].append(answer["s"])
+            after[method].setdefault(previous, []).append(answer["s"])
+            previous = method
         if round_ % 10 == 9:
             print(f"round {round_ + 1}/{rounds}, {time.monotonic() - started:.0f} s", flush=True)
-    return {"samples_s_by_round": samples, "seconds": time.monotonic() - started}
+    return {"samples_s_by_round": samples, "samples_s_by_previous": after, "seconds": time.monotonic() - started}
 
 
 def paced(agents: dict[str, Agent], per_gap: int) -> dict[str, Any]:
@@ -225,6 +229,8 @@ def main(argv: list[str]) -> None:
                          "ratio_met": all(r <= TARGET_RATIO for r in ratios.values()),
                          "per_second_min": TARGET_PER_SECOND, "per_second_2_workers": per_second,
                          "per_second_met": per_second >= TARGET_PER_SECOND}
+    report["after_ms"] = {m: {previous: spread(values, 1000) for previous, values in by.items()}
+                          for m, by in timed["samples_s_by_previous"].items() if m in PACED}
     report["samples_s_by_round"] = timed["samples_s_by_round"]
     write("sandbox_overhead", report, markdown(report))
 
@@ -279,6 +285,13 @@ def markdown(r: dict[str, Any]) -> str:
             cells += [f"{fmt(mine['median'])} ({fmt(mine['p10'])}-{fmt(mine['p90'])})",
                       f"{fmt(ref['median'])} ({fmt(ref['p10'])}-{fmt(ref['p90'])})", f"**{mine['ratio']:.2f}x**"]
         lines.append(f"| {gap} ms | " + " | ".join(cells) + " |")
+    ref = r["reference"]
+    lines += ["", f"The interleaved samples of `sandbox` and `{ref}` (both candidates) by the method that ran just "
+              "before them: most evaluations meet caches that other processes have just used.", "",
+              f"| method just before | `sandbox` median ms (n) | `{ref}` median ms (n) |", "|---|---|---|"]
+    for previous in r["stats_ms"]:
+        cells = [f"{fmt(a['median'])} ({a['n']})" if (a := r["after_ms"][m].get(previous)) else "-" for m in PACED]
+        lines.append(f"| `{previous}` | " + " | ".join(cells) + " |")
     lines += ["", "What one sample covers:", ""]
     lines += [f"- `{m}`: {d}" for m, d in r["descriptions"].items()]
     first = r["first_call_s"]
