@@ -153,16 +153,16 @@ REHEARSALS = 30
 """How many times the fork server runs the warm-up job through the job path (``rehearse``)."""
 
 
-def rehearse(times: int = REHEARSALS) -> None:
-    """Run the whole job path (``_runner.serve``) ``times`` over on the harmless warm-up job, in
+def rehearse() -> None:
+    """Run the whole job path (``_runner.serve``) ``REHEARSALS`` times on the harmless warm-up job, in
     the fork server before it forks any spare. CPython 3.11's adaptive interpreter rewrites a
     function's bytecode during its first calls (warm-up counters, then specialized
     instructions); done here once, every spare inherits the specialized code instead of
-    rewriting it in each job (slower generic code and copy-on-write faults): about 0.15 ms
+    rewriting it in each job (slower generic code and copy-on-write faults): about 0.2 ms
     less CPU per job. The server keeps nothing of it: the candidate module is dropped, the CPU
     timer's handler put back to the default, and what each run froze unfrozen for collection."""
     try:
-        for _ in range(times):
+        for _ in range(REHEARSALS):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             with ours, theirs:
                 theirs.sendall(_WARM_UP_FRAMES)
