@@ -18,11 +18,12 @@ One job's path (``pool`` -> ``_job_run`` -> ``_attempt``; the worker runs ``_for
       Attempt: take a queued spare (no      |     a new pid namespace; bare fork(2), no Python
         system call)                        |     at-fork hooks): joins a reused cgroup, scratch
         job frame ----------------------.   |     dir, rlimits, own uid, no_new_privs, seccomp;
-        "took" -------------------------+---+-->  "ready"; back to nice 0; waits on fd 3, and if
-        ready+start, result, proxy calls|   |     no job comes within 2 ms, runs a warm-up job
-                                        |   |     of its own at nice 19 (stopping when the job
-                                        |   |     comes). "took": the server puts it back to
-                                        |   |     nice 0 and forks a replacement
+        "took" (+ all slots in demand?)-+---+-->  "ready"; back to nice 0; waits on fd 3 and
+        ready+start, result, proxy calls|   |     runs a warm-up job of its own at nice 19
+                                        |   |     (stopping when the job comes): at once, or
+                                        |   |     after 2 ms if the last "took" said all slots
+                                        |   |     were in demand. "took": the server puts it
+                                        |   |     back to nice 0 and forks a replacement
           <- direct, no hop via worker -+---+-->  spare = job: CPU rlimit, compile, call, send
         last result: drain output, read     |       results, os._exit
           the cgroup counters, return       |

@@ -140,7 +140,8 @@ class Attempt:
         return says which limit ("" for none)."""
         sock, out_read = spare.sock, spare.out_read
         sent = self._send_bytes(sock, payload)
-        spare.worker.took(spare.number)  # after the job: the server's replacement work comes second
+        # After the job: the server's replacement work comes second.
+        spare.worker.took(spare.number, self.jobrun.slots.full)
         if not sent:
             return self._time_up()
         sizes = self.jobrun.sizes

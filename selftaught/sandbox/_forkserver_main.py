@@ -12,7 +12,8 @@ background work, done at ``BACKGROUND_NICE``; once a spare says on its ready pip
 confined, the server puts it back to nice 0 and hands the broker's ends of its descriptors, and a
 pidfd of it, to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker straight
 to a ready spare without passing through here. Requests from the broker: ``took`` (a spare got a
-job: fork its replacement) and ``kill``. Once a job's tree is gone the server wipes its scratch
+job: fork its replacement; it says too whether every CPU slot of the sandbox is in demand, which
+decides whether the next spares warm up at once) and ``kill``. Once a job's tree is gone the server wipes its scratch
 dir and writes the exit report (status, CPU time, cgroup limit counters, whether it was killed on
 request) on the report pipe. It never reads job messages."""
 
@@ -107,6 +108,7 @@ class ForkServer:
             self.limits.pop("NPROC", None)  # per uid: without a uid of its own it would count the server
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
         self.names = itertools.count()
+        self.busy = False  # the last ``took`` said every CPU slot of the sandbox was in demand
         # Where we may raise priorities back (CAP_SYS_NICE), preparing spares runs in the
         # background; elsewhere everything stays at nice 0. A spare warms up at nice 19 and
         # raises its own priority back to 0 (never above: RLIMIT_NICE 20, inherited) after.
@@ -242,6 +244,7 @@ class ForkServer:
         spare = request.get("spare")
         found = next((pid for pid, child in self.children.items() if child.spare == spare), None)
         if request.get("op") == "took":
+            self.busy = request.get("busy") is True
             if found is not None:
                 self.children[found].taken = True
                 if self.background:  # it may be warming up at nice 19: the job must not wait
@@ -275,7 +278,11 @@ class ForkServer:
             opened += os.pipe()  # output: read end for the broker, write end for the job
             opened += os.pipe()  # exit report: read end for the broker, write end kept here
             opened += os.pipe()  # ready: read end kept here, write end for the spare
-            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs))
+            # Where jobs queue for slots this spare gets one at once: warming it up would only
+            # take CPU from running jobs. Otherwise it warms up at once, to be warm when one comes.
+            delay = _jobstart.WARM_UP_AFTER_S if self.busy else 0.0
+            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs,
+                                                   delay))
         except OSError:
             for fd in opened:
                 os.close(fd)

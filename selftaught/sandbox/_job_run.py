@@ -27,12 +27,45 @@ from selftaught.sandbox._reaper import Reaper
 from selftaught.sandbox._worker_handle import Spare
 from selftaught.sandbox.base import Handler
 
-__all__ = ["JobRun", "SizeLimits", "encode_job", "time_left"]
+__all__ = ["JobRun", "SizeLimits", "Slots", "encode_job", "time_left"]
 
 _MAX_STDERR = 1 << 20
 
 _local = threading.local()
 """``deadline``: while this thread serves a job's proxy call, the monotonic time that job must end."""
+
+
+class Slots:
+    """The sandbox's CPU slots (one job process each), and whether they are all in demand."""
+
+    def __init__(self, count: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(count)
+        self._lock = threading.Lock()
+        self._count = count
+        self._wanted = 0  # jobs holding a slot or waiting for one
+
+    @property
+    def full(self) -> bool:
+        """Whether every slot is held or waited for: the next spares get jobs as soon as they
+        are ready. Read without the lock: a hint."""
+        return self._wanted >= self._count
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._wanted += 1
+        try:
+            self._semaphore.acquire()
+        except BaseException:
+            self._forget()
+            raise
+
+    def release(self) -> None:
+        self._semaphore.release()
+        self._forget()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._wanted -= 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +88,7 @@ def time_left() -> float | None:
 class JobRun:
     """Drives one job, over as many processes as its calls need; ``run`` returns its ``Outcome``."""
 
-    def __init__(self, job: Job, handler: Handler | None, slots: threading.Semaphore,
+    def __init__(self, job: Job, handler: Handler | None, slots: Slots,
                  output_limit_bytes: int, launch: Launch, reaper: Reaper, sizes: SizeLimits | None = None) -> None:
         self.job = job
         self.sizes = sizes or SizeLimits()

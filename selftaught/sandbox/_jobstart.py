@@ -6,7 +6,8 @@ pipe already made. The spare locks itself down at once, before any job exists, i
 descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. It
 tells the server it is ready (one byte on its ready pipe, then closes it: only then does the
 server offer it to the broker) and waits on its socket, where the broker sends the job directly;
-a spare that waits longer than ``WARM_UP_AFTER_S`` warms up meanwhile. Only what depends on the
+a spare that waits longer than its ``warm_up_after_s`` (0 or ``WARM_UP_AFTER_S``) warms
+up meanwhile. Only what depends on the
 job is left for then: its CPU-time rlimit (lowering a limit needs no privilege) and the process
 name.
 It never returns: every path ends in ``os._exit``.
@@ -37,7 +38,12 @@ _JOB_FD = 3  # the job socket's number in the spare
 _READY_FD = 4  # the ready pipe's number in the spare (closed once it has said it is ready)
 
 WARM_UP_AFTER_S = 0.002
-"""A spare that has waited this long for a job warms up (``_warm_up``) while it waits on."""
+"""How long a spare forked while every CPU slot of the sandbox was in demand waits for its job
+before it warms up (``_warm_up``); one forked while a slot was free warms up at once (the
+server decides, ``Spare.warm_up_after_s``). Where jobs queue for slots a spare gets its job
+within this time, and warming it would only take CPU from running jobs; where they come one
+after another with a little time between them (a caller's loop), a spare that warms up at
+once is warm when its job comes."""
 WARM_UP_NICE = 19
 """Nice value of the warm-up, where the worker may raise priorities again: idle CPU only."""
 
@@ -72,6 +78,7 @@ class Spare:
     uid: int | None
     limits: dict[str, int]
     cgroup_procs: tuple[str, ...] = ()
+    warm_up_after_s: float = WARM_UP_AFTER_S  # how long it waits for its job before it warms up
 
 
 def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
@@ -111,7 +118,7 @@ def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:
             confinement.seccomp.load()
         os.write(_READY_FD, b"1")  # the server offers us to the broker now
         os.close(_READY_FD)
-        if not _job_waiting(WARM_UP_AFTER_S):
+        if not _job_waiting(spare.warm_up_after_s):
             _warm_up(confinement.idle_warm_up)
     except BaseException as exc:  # never return into the server loop from a fork
         with contextlib.suppress(BaseException):

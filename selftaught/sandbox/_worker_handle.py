@@ -175,10 +175,11 @@ class WorkerHandle:
                 return f"sandbox worker {self.index} had no spare process ready within {timeout_s:.3g} s"
             return self._spares.pop(0) if self._spares else self._ended
 
-    def took(self, spare: int) -> None:
-        """Tell the server ``spare`` has its job (it forks a replacement). Sent once the job is on
-        its way, so the server's work starts off the job's path; a dead server is seen by the job."""
-        self._send({"op": "took", "spare": spare})
+    def took(self, spare: int, busy: bool) -> None:
+        """Tell the server ``spare`` has its job (it forks a replacement), and whether other jobs
+        wait for a CPU slot (``busy``: its next spares will soon get jobs). Sent once the job is
+        on its way, so the server's work starts off the job's path; a dead server is seen by the job."""
+        self._send({"op": "took", "spare": spare, "busy": busy})
 
     def _spare(self, data: bytes, fds: list[int]) -> Spare | None:
         # Parsed on the sandbox's I/O thread, so nothing in it may raise: anything malformed

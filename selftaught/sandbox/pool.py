@@ -28,7 +28,7 @@ from selftaught.config import SandboxConfig
 from selftaught.errors import SandboxError
 from selftaught.records import Job, Outcome
 from selftaught.sandbox import _cgroup, _launch
-from selftaught.sandbox._job_run import JobRun, SizeLimits
+from selftaught.sandbox._job_run import JobRun, SizeLimits, Slots
 from selftaught.sandbox._reaper import Reaper
 from selftaught.sandbox._worker_handle import Spare, WorkerHandle
 from selftaught.sandbox.base import Handler
@@ -80,7 +80,7 @@ class ForkServerSandbox:
             "tmpfs_mb": config.tmpfs_mb,
         }
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(config.workers)
+        self._slots = Slots(config.workers)
         self._uid_base = random.SystemRandom().randrange(*_UID_BASE_RANGE)
         self._reaper = Reaper()
         self._closed = False

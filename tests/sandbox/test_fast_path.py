@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ import pytest
 from selftaught.config import SandboxConfig
 from selftaught.records import Job
 from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _reaper, _runner, _wire
+from selftaught.sandbox._job_run import Slots
 
 LINGERS = (
     "import sys\n"
@@ -129,6 +131,58 @@ def test_spares_warm_or_cold_leave_sigprof_alone_for_a_job_without_a_cpu_limit(s
     with ThreadPoolExecutor(4) as pool:  # jobs waiting for spares: cold ones
         outcomes = list(pool.map(sandbox.run, [Job(source, "f", ((),), call_timeout_s=5, clock="wall")] * 8))
     assert [outcome.results[0].value for outcome in outcomes] == [True] * 8, outcomes
+
+
+OWN_WARM_UP_DELAY = (
+    "import sys\n"
+    "def f():\n"
+    "    # The spare this job runs in, as the fork server made it (spare_main is still running).\n"
+    "    frame = sys._getframe()\n"
+    "    while frame.f_code.co_name != 'spare_main':\n"
+    "        frame = frame.f_back\n"
+    "    return frame.f_locals['spare'].warm_up_after_s\n"
+)
+
+
+def test_slots_are_full_while_each_is_held_or_waited_for() -> None:
+    slots = Slots(2)
+    assert not slots.full
+    slots.acquire()
+    assert not slots.full
+    slots.acquire()
+    assert slots.full
+    waiter = threading.Thread(target=slots.acquire)
+    waiter.start()
+    slots.release()
+    waiter.join(5)
+    assert slots.full  # the waiter holds the slot now
+    slots.release()
+    slots.release()
+    assert not slots.full
+    with pytest.raises(ValueError):
+        slots.release()  # more releases than acquisitions is a bug, as with a bounded semaphore
+    assert not slots.full
+
+
+def test_spares_warm_up_at_once_unless_every_slot_was_in_demand() -> None:
+    # A spare forked after a job that found a slot free (a caller's loop) warms up at once, to be
+    # warm for a job that comes a millisecond later; one forked while jobs queued for the slots
+    # waits first, as it gets its job at once and warming would take CPU from running jobs.
+    job = Job(OWN_WARM_UP_DELAY, "f", ((),), call_timeout_s=5)
+    with ForkServerSandbox(SandboxConfig(workers=2)) as box:
+        def delay(_: object = None) -> float:
+            outcome = box.run(job)
+            assert outcome.ok, outcome
+            return float(outcome.results[0].value)
+
+        with ThreadPoolExecutor(6) as pool:
+            queued = list(pool.map(delay, range(24)))
+        one_by_one = []
+        for _ in range(8):  # each after the last one's exit (which holds its slot until then)
+            assert box._reaper.wait_idle(5)
+            one_by_one.append(delay())
+    assert _jobstart.WARM_UP_AFTER_S in queued[4:], queued  # spares forked while jobs queued
+    assert one_by_one[-2:] == [0.0, 0.0], one_by_one  # spares forked after lone jobs
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="CPython 3.11 quickens a function after 8 calls")
