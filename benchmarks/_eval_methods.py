@@ -6,17 +6,20 @@ such evaluation inside the method's own long-lived process (``time.perf_counter`
 candidate's file included where the method needs one. The driver's pipe round trip to the agent
 is not in the sample.
 
-Only ``sandbox`` and ``sandbox-no-bwrap`` isolate anything. ``subprocess`` and ``cold`` give
-each candidate a fresh interpreter (its own memory, nothing else: same uid, filesystem and
-network); the rest run the candidate inside the evaluating process.
+Only the ``sandbox`` methods isolate anything. ``prefork`` gives each candidate a fresh process
+forked ahead of time and nothing else: the floor of any design with one process per candidate.
+``subprocess`` and ``cold`` give each candidate a fresh interpreter (its own memory, nothing
+else: same uid, filesystem and network); the rest run the candidate inside the evaluating process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +46,10 @@ DESCRIPTIONS = {
                     "`temp/run_N.py`, `importlib.invalidate_caches()`, `import_module`, call `f`, in-process; "
                     "no isolation",
     "exec-call": "`exec(compile(source))` and call `f` in-process: the floor, no isolation",
+    "prefork": "the floor of one fresh process per candidate: a child forked ahead of time from the agent (numpy "
+               "imported) runs a candidate of its own once (warming up), then waits on a socket; it compiles the "
+               "candidate, runs it, calls `f`, sends the value back and exits (reaped, and its replacement forked, "
+               "after the sample); no isolation, no limits",
     "subprocess": "ShinkaEvolve-style: write `main.py` in a fresh folder, run `python evaluate.py main.py "
                   "metrics.json` (imports the candidate, calls it, writes JSON), wait, read the JSON; "
                   "a fresh interpreter, no other isolation",
@@ -103,6 +110,63 @@ def write_import(workdir: Path) -> Evaluate:
 
 
 def exec_call(source: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "candidate"}
+    exec(compile(source, "<candidate>", "exec"), namespace)
+    return namespace["f"]()
+
+
+class Prefork:
+    """``prefork``: evaluate each candidate in a child forked before it came, with nothing else
+    (no confinement, no limits, no framing beyond a length and a line): what one fresh process
+    per candidate costs at least. ``refill`` reaps the children that have exited and forks
+    replacements; the agent calls it after each sample, outside the timing."""
+
+    AHEAD = 2
+
+    def __init__(self) -> None:
+        import numpy  # noqa: F401  preloaded, as the sandbox's workers do
+
+        self.waiting: list[socket.socket] = []
+        self.refill()
+
+    def refill(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        while len(self.waiting) < self.AHEAD:
+            ours, theirs = socket.socketpair()
+            if os.fork() == 0:
+                ours.close()
+                _prefork_child(theirs)
+            theirs.close()
+            self.waiting.append(ours)
+
+    def __call__(self, source: str) -> Any:
+        with self.waiting.pop(0) as sock:
+            data = source.encode()
+            sock.sendall(len(data).to_bytes(4, "big") + data)
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    raise RuntimeError("the forked child died")
+                reply += chunk
+        return json.loads(reply)
+
+
+def _prefork_child(sock: socket.socket) -> None:
+    code = 1
+    try:
+        _prefork_run(CANDIDATES["numpy"])  # warm up while waiting: first-touch page faults now, not later
+        size = int.from_bytes(sock.recv(4, socket.MSG_WAITALL), "big")
+        source = sock.recv(size, socket.MSG_WAITALL).decode()
+        sock.sendall(json.dumps(_prefork_run(source)).encode() + b"\n")
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _prefork_run(source: str) -> Any:
     namespace: dict[str, Any] = {"__name__": "candidate"}
     exec(compile(source, "<candidate>", "exec"), namespace)
     return namespace["f"]()
@@ -176,16 +240,20 @@ def agent(method: str) -> None:
                                       job_cgroups=method != "sandbox-no-cgroups")
         elif method == "write-import":
             evaluate = write_import(workdir)
+        elif method == "prefork":
+            evaluate = Prefork()
         elif method == "subprocess":
             evaluate = fresh_subprocess(workdir)
         else:
             evaluate = {"exec-call": exec_call, "cold": cold}[method]
+        after: Callable[[], None] = getattr(evaluate, "refill", lambda: None)  # untimed work between samples
         try:
             first: dict[str, float] = {}
             for name in ("numpy", "trivial", "numpy", "trivial"):  # untimed warm-up; the first call is kept
                 began = time.perf_counter()
                 value = evaluate(CANDIDATES[name])
                 first.setdefault(name, time.perf_counter() - began)
+                after()
                 assert value == EXPECTED, (method, name, value)
             layers = list(getattr(box, "layers", ()))
             proto.write(json.dumps({"ready": method, "layers": layers, "first_call_s": first}) + "\n")
@@ -201,6 +269,7 @@ def agent(method: str) -> None:
                 value = evaluate(source)
                 elapsed = time.perf_counter() - began
                 proto.write(json.dumps({"s": elapsed, "ok": value == EXPECTED}) + "\n")
+                after()
         finally:
             if box is not None:
                 box.close()

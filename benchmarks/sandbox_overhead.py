@@ -5,8 +5,10 @@ Methods (``_eval_methods.DESCRIPTIONS``): selftaught's full sandbox, the same wi
 the same without a cgroup per job (``sandbox.job_cgroups = false``), the unisolated peers'
 pattern (write the candidate to a file and import it in-process, as the paper's code and
 OpenEvolve's evaluator do: the reference every ratio is taken to), a bare
-compile-exec-call in-process, a fresh ``python evaluate.py`` per candidate (ShinkaEvolve-style)
-and a cold ``python -c``; each with a trivial candidate and one that imports numpy.
+compile-exec-call in-process, the floor of one fresh process per candidate (``prefork``: a child
+forked and warmed up ahead of time runs the candidate, with no isolation at all), a fresh
+``python evaluate.py`` per candidate (ShinkaEvolve-style) and a cold ``python -c``; each with a
+trivial candidate and one that imports numpy.
 
 How: each method lives in its own long-lived agent process (``--agent METHOD``), started and
 warmed up before the clock starts (its first calls are reported apart: they show in-process
@@ -49,7 +51,8 @@ if str(ROOT) not in sys.path:  # this checkout's selftaught, also in the agents
 
 from _eval_methods import CANDIDATES, DESCRIPTIONS, SPAWNING, agent  # noqa: E402
 
-METHODS = ("sandbox", "sandbox-no-bwrap", "sandbox-no-cgroups", "write-import", "exec-call", "subprocess", "cold")
+METHODS = ("sandbox", "sandbox-no-bwrap", "sandbox-no-cgroups", "write-import", "exec-call", "prefork", "subprocess",
+           "cold")
 REFERENCE = "write-import"
 TARGET_RATIO = 1.5
 TARGET_PER_SECOND = 450.0
@@ -225,6 +228,8 @@ def main(argv: list[str]) -> None:
     report["load_average"]["after_throughput"] = list(os.getloadavg())
     ratios = {c: report["stats_ms"]["sandbox"][c]["ratio"] for c in CANDIDATES}
     per_second = report["throughput_numpy"]["2"]["per_second_median"]
+    floor = {c: report["stats_ms"]["prefork"][c]["ratio"] for c in CANDIDATES}
+    report["floor"] = {"ratio": floor, "sandbox_over_floor": {c: ratios[c] / floor[c] for c in CANDIDATES}}
     report["targets"] = {"ratio_max": TARGET_RATIO, "ratio": ratios,
                          "ratio_met": all(r <= TARGET_RATIO for r in ratios.values()),
                          "per_second_min": TARGET_PER_SECOND, "per_second_2_workers": per_second,
@@ -318,9 +323,17 @@ def markdown(r: dict[str, Any]) -> str:
         f">= {t['per_second_min']:.0f} numpy evaluations/s with 2 workers: {t['per_second_2_workers']:.0f}/s, "
         f"**{met(t['per_second_met'])}**.",
         "",
-        "Only `sandbox` and `sandbox-no-bwrap` isolate the candidate (process, uid, rlimits, seccomp, namespaces); "
-        "`subprocess` and `cold` give it a fresh interpreter with the caller's uid, files and network; "
-        "`write-import` and `exec-call` run it inside the evaluating process.",
+        "The floor of any design that gives each candidate a fresh process (`prefork`: forked and warmed up "
+        "ahead, no isolation, no limits, no protocol) is "
+        f"{r['floor']['ratio']['trivial']:.2f}x / {r['floor']['ratio']['numpy']:.2f}x `write-import` "
+        "(trivial / numpy); the full sandbox is "
+        f"{r['floor']['sandbox_over_floor']['trivial']:.2f}x / {r['floor']['sandbox_over_floor']['numpy']:.2f}x "
+        "that floor.",
+        "",
+        "Only the `sandbox` methods isolate the candidate (process, uid, rlimits, seccomp, namespaces); "
+        "`prefork` gives it a fresh process and nothing else; `subprocess` and `cold` give it a fresh interpreter "
+        "with the caller's uid, files and network; `write-import` and `exec-call` run it inside the evaluating "
+        "process.",
     ]
     return "\n".join(lines) + "\n"
 
