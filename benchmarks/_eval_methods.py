@@ -35,6 +35,14 @@ CANDIDATES = {
 }
 EXPECTED = 45
 THREAD_CAPS = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+UNSET = ("PYTHONDONTWRITEBYTECODE",)
+"""Left out of every agent's and child's environment: each method runs with Python's defaults
+(importing a file caches its bytecode), whatever the shell that started the benchmark sets."""
+
+
+def agent_env() -> dict[str, str]:
+    """The environment of an agent process (and of the interpreters it starts)."""
+    return {key: value for key, value in os.environ.items() if key not in UNSET}
 
 DESCRIPTIONS = {
     "sandbox": "selftaught's `ForkServerSandbox`, default config (2 workers), every layer this host offers: "
@@ -43,8 +51,8 @@ DESCRIPTIONS = {
     "sandbox-no-cgroups": "the full sandbox with `sandbox.job_cgroups = false` (no cgroup per job; rlimits "
                           "bound each process instead)",
     "write-import": "the peers' pattern (the paper's `run_by_creating_file`, OpenEvolve's evaluator): write "
-                    "`temp/run_N.py`, `importlib.invalidate_caches()`, `import_module`, call `f`, in-process; "
-                    "no isolation",
+                    "`temp/run_N.py`, `importlib.invalidate_caches()`, `import_module` (which, as Python does by "
+                    "default, also writes the bytecode to `temp/__pycache__`), call `f`, in-process; no isolation",
     "exec-call": "`exec(compile(source))` and call `f` in-process: the floor, no isolation",
     "prefork": "the floor of one fresh process per candidate: a child forked ahead of time from the agent (numpy "
                "imported) runs a candidate of its own once (warming up), then waits on a socket; it compiles the "
@@ -73,7 +81,7 @@ Evaluate = Callable[[str], Any]
 
 
 def _child_env() -> dict[str, str]:
-    return {**os.environ, **THREAD_CAPS, "PYTHONUNBUFFERED": "1"}
+    return {**agent_env(), **THREAD_CAPS, "PYTHONUNBUFFERED": "1"}
 
 
 def sandboxed(bubblewrap: bool | None, workers: int = 2, job_cgroups: bool = True) -> tuple[Evaluate, Any]:

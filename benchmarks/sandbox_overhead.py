@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # this checkout's selftaught, also in the agents
     sys.path.insert(0, str(ROOT))
 
-from _eval_methods import CANDIDATES, DESCRIPTIONS, SPAWNING, agent  # noqa: E402
+from _eval_methods import CANDIDATES, DESCRIPTIONS, SPAWNING, UNSET, agent, agent_env  # noqa: E402
 
 METHODS = ("sandbox", "sandbox-no-bwrap", "sandbox-no-cgroups", "write-import", "exec-call", "prefork", "subprocess",
            "cold")
@@ -68,7 +68,7 @@ class Agent:
     def __init__(self, method: str) -> None:
         self.method = method
         self.process = subprocess.Popen([sys.executable, __file__, "--agent", method], cwd=ROOT, text=True,
-                                        bufsize=1, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                        bufsize=1, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=agent_env())
 
     def ask(self, line: str | None = None, timeout_s: float = 300.0) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -208,6 +208,7 @@ def main(argv: list[str]) -> None:
 
     info = machine()
     report: dict[str, Any] = {"machine": info, "rounds": rounds, "reps": reps, "seed": args.seed,
+                              "environment_unset": {name: os.environ.get(name) for name in UNSET},
                               "reference": REFERENCE, "descriptions": DESCRIPTIONS,
                               "load_average": {"start": list(os.getloadavg())}}
     agents = {m: Agent(m) for m in METHODS}
@@ -253,6 +254,9 @@ def markdown(r: dict[str, Any]) -> str:
 
     load = r["load_average"]
     t = r["targets"]
+    unset = ", ".join(f"`{name}`" for name in r["environment_unset"])
+    given = ", ".join(f"`{name}={value}`" if value is not None else f"no `{name}`"
+                      for name, value in r["environment_unset"].items())
     lines = [
         "# One candidate evaluation: selftaught's sandbox side by side with the peers' ways",
         "",
@@ -264,7 +268,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['rounds']} interleaved rounds, shuffled order each round; per round {r['reps']} evaluations per warm "
         f"method and candidate, 1 for `subprocess` and `cold`. Each method in its own long-lived process; one "
         f"sample times one evaluation inside it. Ratio: the method's median over `{r['reference']}`'s median "
-        f"(the same ratio taken round by round: p10-p90 in brackets).",
+        f"(the same ratio taken round by round: p10-p90 in brackets). Every method runs with Python's defaults "
+        f"({unset} left out of its environment; the shell had {given}).",
         "",
         "| method | trivial median ms | p10-p90 | x write-import | numpy median ms | p10-p90 | x write-import "
         "| n per candidate |",
