@@ -36,7 +36,7 @@ from typing import Any
 
 from selftaught.sandbox import _cgroup, _confine, _jobstart
 
-__all__ = ["SPARES_AHEAD", "main"]
+__all__ = ["NPROC_MARGIN", "SPARES_AHEAD", "main"]
 
 SPARES_AHEAD = 2
 """Spares each worker keeps forked and confined for the broker while none of its jobs runs."""
@@ -47,6 +47,9 @@ back to nice 0 once it says it is ready, before offering it, so a job never wait
 running one to start (a spare that waits for its job warms up at nice 19 meanwhile, and is put
 back to nice 0 the moment it gets one); a job's CPU-time limits count its own CPU time, so
 priority never changes what a job may use."""
+
+NPROC_MARGIN = 8
+"""How far RLIMIT_NPROC stays above a job's cgroup ``pids.max`` where jobs have cgroups."""
 
 _PROBE_UID = 65534  # nobody: only used to check that a dropped uid can read the interpreter
 
@@ -107,6 +110,10 @@ class ForkServer:
         if not self.drop_uid:
             self.limits.pop("NPROC", None)  # per uid: without a uid of its own it would count the server
         self.cgroups = self._job_cgroups(settings.get("cgroups"))
+        if self.cgroups is not None and "NPROC" in self.limits:
+            # The kernel checks RLIMIT_NPROC before the job's pids cgroup, and only the cgroup
+            # counts the forks it refuses: the rlimit stays a backstop just above ``pids.max``.
+            self.limits["NPROC"] += NPROC_MARGIN
         self.names = itertools.count()
         self.busy = False  # the last ``took`` said every CPU slot of the sandbox was in demand
         # Where we may raise priorities back (CAP_SYS_NICE), preparing spares runs in the
