@@ -168,6 +168,21 @@ def summarize(samples: dict[str, dict[str, list[list[float]]]]) -> dict[str, dic
     return stats
 
 
+def drift(samples: dict[str, dict[str, list[list[float]]]]) -> dict[str, dict[str, float]]:
+    """Median ms of the first and of the last sixth of the rounds, per method and candidate:
+    the peers' pattern leaves one file per candidate behind (as the paper's code does), and each
+    import lists the folder again, so it slows down as the run goes on."""
+    found: dict[str, dict[str, float]] = {}
+    for method, by_candidate in samples.items():
+        for candidate, by_round in by_candidate.items():
+            part = max(1, len(by_round) // 6)
+            first = [s for round_ in by_round[:part] for s in round_]
+            last = [s for round_ in by_round[-part:] for s in round_]
+            found.setdefault(method, {})[candidate] = quantile(first, 0.5) * 1000
+            found[method][f"{candidate}_last"] = quantile(last, 0.5) * 1000
+    return found
+
+
 def throughput(passes: int, seconds: float) -> dict[str, Any]:
     agents = {w: Agent(f"throughput-{w}") for w in WORKERS}
     try:
@@ -225,6 +240,7 @@ def main(argv: list[str]) -> None:
     report["load_average"]["after_interleaved"] = list(os.getloadavg())
     report["interleaved_s"] = timed["seconds"]
     report["stats_ms"] = summarize(timed["samples_s_by_round"])
+    report["drift_ms"] = drift(timed["samples_s_by_round"])
     report["throughput_numpy"] = throughput(passes, seconds)
     report["load_average"]["after_throughput"] = list(os.getloadavg())
     ratios = {c: report["stats_ms"]["sandbox"][c]["ratio"] for c in CANDIDATES}
@@ -296,6 +312,13 @@ def markdown(r: dict[str, Any]) -> str:
                       f"{fmt(ref['median'])} ({fmt(ref['p10'])}-{fmt(ref['p90'])})", f"**{mine['ratio']:.2f}x**"]
         lines.append(f"| {gap} ms | " + " | ".join(cells) + " |")
     ref = r["reference"]
+    d = r["drift_ms"]
+    lines += ["", f"First and last sixth of the rounds (median ms, trivial / numpy): `{ref}` "
+              f"{fmt(d[ref]['trivial'])} -> {fmt(d[ref]['trivial_last'])} / {fmt(d[ref]['numpy'])} -> "
+              f"{fmt(d[ref]['numpy_last'])} (it leaves a file per candidate behind, as the paper's code does, and "
+              f"lists the folder again at each import); `sandbox` {fmt(d['sandbox']['trivial'])} -> "
+              f"{fmt(d['sandbox']['trivial_last'])} / {fmt(d['sandbox']['numpy'])} -> "
+              f"{fmt(d['sandbox']['numpy_last'])}. So the ratios also depend on how many rounds ran."]
     lines += ["", f"The interleaved samples of `sandbox` and `{ref}` (both candidates) by the method that ran just "
               "before them: most evaluations meet caches that other processes have just used.", "",
               f"| method just before | `sandbox` median ms (n) | `{ref}` median ms (n) |", "|---|---|---|"]
