@@ -165,19 +165,13 @@ class Prefork:
 def _prefork_child(sock: socket.socket) -> None:
     code = 1
     try:
-        _prefork_run(CANDIDATES["numpy"])  # warm up while waiting: first-touch page faults now, not later
+        exec_call(CANDIDATES["numpy"])  # warm up while waiting: first-touch page faults now, not later
         size = int.from_bytes(sock.recv(4, socket.MSG_WAITALL), "big")
         source = sock.recv(size, socket.MSG_WAITALL).decode()
-        sock.sendall(json.dumps(_prefork_run(source)).encode() + b"\n")
+        sock.sendall(json.dumps(exec_call(source)).encode() + b"\n")
         code = 0
     finally:
         os._exit(code)
-
-
-def _prefork_run(source: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": "candidate"}
-    exec(compile(source, "<candidate>", "exec"), namespace)
-    return namespace["f"]()
 
 
 def fresh_subprocess(workdir: Path) -> Evaluate:

@@ -12,10 +12,10 @@ background work, done at ``BACKGROUND_NICE``; once a spare says on its ready pip
 confined, the server puts it back to nice 0 and hands the broker's ends of its descriptors, and a
 pidfd of it, to the broker (``spare`` message, SCM_RIGHTS), so a job goes from the broker straight
 to a ready spare without passing through here. Requests from the broker: ``took`` (a spare got a
-job: fork its replacement; it says too whether every CPU slot of the sandbox is in demand, which
-decides whether the next spares warm up at once) and ``kill``. Once a job's tree is gone the server wipes its scratch
-dir and writes the exit report (status, CPU time, cgroup limit counters, whether it was killed on
-request) on the report pipe. It never reads job messages."""
+job: fork its replacement; it also says whether every CPU slot of the sandbox is in demand, which
+decides whether the next spares warm up at once) and ``kill``. Once a job's tree is gone the
+server wipes its scratch dir and writes the exit report (status, CPU time, cgroup limit counters,
+whether it was killed on request) on the report pipe. It never reads job messages."""
 
 from __future__ import annotations
 
@@ -285,8 +285,8 @@ class ForkServer:
             opened += os.pipe()  # output: read end for the broker, write end for the job
             opened += os.pipe()  # exit report: read end for the broker, write end kept here
             opened += os.pipe()  # ready: read end kept here, write end for the spare
-            # Where jobs queue for slots this spare gets one at once: warming it up would only
-            # take CPU from running jobs. Otherwise it warms up at once, to be warm when one comes.
+            # Where every slot is in demand this spare gets a job as soon as it is ready: warming
+            # it up would only take CPU from running jobs. Otherwise it warms up at once.
             delay = _jobstart.WARM_UP_AFTER_S if self.busy else 0.0
             pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs,
                                                    delay))

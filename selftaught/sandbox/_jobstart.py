@@ -6,10 +6,9 @@ pipe already made. The spare locks itself down at once, before any job exists, i
 descriptors, cgroup, scratch dir, rlimits, uid (or capabilities), no_new_privs, seccomp. It
 tells the server it is ready (one byte on its ready pipe, then closes it: only then does the
 server offer it to the broker) and waits on its socket, where the broker sends the job directly;
-a spare that waits longer than its ``warm_up_after_s`` (0 or ``WARM_UP_AFTER_S``) warms
-up meanwhile. Only what depends on the
-job is left for then: its CPU-time rlimit (lowering a limit needs no privilege) and the process
-name.
+a spare that waits longer than its ``warm_up_after_s`` (0 or ``WARM_UP_AFTER_S``) warms up
+meanwhile. Only what depends on the job is left for then: its CPU-time rlimit (lowering a limit
+needs no privilege) and the process name.
 It never returns: every path ends in ``os._exit``.
 """
 

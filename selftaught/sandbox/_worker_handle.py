@@ -176,9 +176,10 @@ class WorkerHandle:
             return self._spares.pop(0) if self._spares else self._ended
 
     def took(self, spare: int, busy: bool) -> None:
-        """Tell the server ``spare`` has its job (it forks a replacement), and whether other jobs
-        wait for a CPU slot (``busy``: its next spares will soon get jobs). Sent once the job is
-        on its way, so the server's work starts off the job's path; a dead server is seen by the job."""
+        """Tell the server ``spare`` has its job (it forks a replacement), and whether every CPU
+        slot of the sandbox is held or waited for (``busy``: its next spares get jobs as soon as
+        they are ready). Sent once the job is on its way, so the server's work starts off the
+        job's path; a dead server is seen by the job."""
         self._send({"op": "took", "spare": spare, "busy": busy})
 
     def _spare(self, data: bytes, fds: list[int]) -> Spare | None:
