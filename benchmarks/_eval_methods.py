@@ -14,6 +14,7 @@ else: same uid, filesystem and network); the rest run the candidate inside the e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import importlib.util
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +52,19 @@ DESCRIPTIONS = {
     "sandbox-no-bwrap": "the same with `bubblewrap=False` (rlimits, uid, seccomp, pid namespace still on)",
     "sandbox-no-cgroups": "the full sandbox with `sandbox.job_cgroups = false` (no cgroup per job; rlimits "
                           "bound each process instead)",
-    "write-import": "the peers' pattern (the paper's `run_by_creating_file`, OpenEvolve's evaluator): write "
-                    "`temp/run_N.py`, `importlib.invalidate_caches()`, `import_module` (which, as Python does by "
-                    "default, also writes the bytecode to `temp/__pycache__`), call `f`, in-process; no isolation",
+    "write-import": "the peers' pattern as the paper's code has it (`run_by_creating_file`): write "
+                    "`temp/f_<timestamp>.py` (`temp/` has no `__init__.py`, so it is a namespace package), "
+                    "`importlib.invalidate_caches()`, `import_module` (which, as Python does by default, also "
+                    "writes the bytecode to `temp/__pycache__`), `getattr`, call `f`, in-process; no isolation. "
+                    "Each file stays behind, as in the paper's runs",
+    "write-import-package": "`write-import` with a `temp/__init__.py`, which the paper's code does not write: "
+                            "faster, since importing from a regular package lists only `temp/` again after "
+                            "`invalidate_caches()`, where a namespace package lists every `sys.path` folder again",
+    "evaluator-import": "OpenEvolve 0.4.1's evaluator path with its defaults, in our words: write the candidate to "
+                        "`NamedTemporaryFile(suffix='.py', delete=False)`, load the user's evaluator module again "
+                        "(the cascade default does, each call), run its `evaluate(path)` "
+                        "(`spec_from_file_location` + `exec_module`, call `f`) on a one-thread executor through "
+                        "`asyncio.wait_for` (300 s), delete the file; in-process, no isolation",
     "exec-call": "`exec(compile(source))` and call `f` in-process: the floor, no isolation",
     "prefork": "the floor of one fresh process per candidate: a child forked ahead of time from the agent (numpy "
                "imported) runs a candidate of its own once (warming up), then waits on a socket; it compiles the "
@@ -100,19 +112,61 @@ def sandboxed(bubblewrap: bool | None, workers: int = 2, job_cgroups: bool = Tru
     return evaluate, box
 
 
-def write_import(workdir: Path) -> Evaluate:
-    package = workdir / "temp"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    sys.path.insert(0, str(workdir))
+def write_import(workdir: Path, package: bool = False) -> Evaluate:
+    """The paper's ``run_by_creating_file``; ``package`` adds the ``__init__.py`` it lacks."""
+    folder = workdir / "temp"
+    folder.mkdir()
+    if package:
+        (folder / "__init__.py").write_text("")
+    sys.path.insert(0, str(workdir))  # where the paper's script folder (its working directory) is
     counter = iter(range(10**9))
 
     def evaluate(source: str) -> Any:
-        name = f"run_{time.time_ns()}_{next(counter)}"
-        (package / f"{name}.py").write_text(source)
+        name = f"f_{str(time.time()).replace('.', '')}_{next(counter)}"
+        (folder / f"{name}.py").write_text(source)
         importlib.invalidate_caches()
         module = importlib.import_module(f"temp.{name}")
         return module.f()
+
+    return evaluate
+
+
+USER_EVALUATOR_PY = """import importlib.util
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {"combined_score": module.f()}
+"""
+
+
+def evaluator_import(workdir: Path) -> Evaluate:
+    """``evaluator-import``: OpenEvolve's in-process evaluator path (``DESCRIPTIONS``)."""
+    evaluator_py = workdir / "evaluator.py"
+    evaluator_py.write_text(USER_EVALUATOR_PY)
+    loop = asyncio.new_event_loop()
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def load_evaluator() -> Any:
+        spec = importlib.util.spec_from_file_location("evaluation_module", evaluator_py)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    async def run(path: str) -> Any:
+        user = load_evaluator()
+        return await asyncio.wait_for(loop.run_in_executor(pool, user.evaluate, path), timeout=300)
+
+    def evaluate(source: str) -> Any:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+            handle.write(source)
+        try:
+            return loop.run_until_complete(run(handle.name))["combined_score"]
+        finally:
+            os.unlink(handle.name)
 
     return evaluate
 
@@ -240,8 +294,10 @@ def agent(method: str) -> None:
         elif method.startswith("sandbox"):
             evaluate, box = sandboxed(False if method == "sandbox-no-bwrap" else None,
                                       job_cgroups=method != "sandbox-no-cgroups")
-        elif method == "write-import":
-            evaluate = write_import(workdir)
+        elif method.startswith("write-import"):
+            evaluate = write_import(workdir, package=method == "write-import-package")
+        elif method == "evaluator-import":
+            evaluate = evaluator_import(workdir)
         elif method == "prefork":
             evaluate = Prefork()
         elif method == "subprocess":
