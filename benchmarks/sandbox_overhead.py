@@ -28,6 +28,8 @@ Targets (issue 17): full sandbox median <= 1.5x the write-and-import pattern for
 Run: .venv/bin/python benchmarks/sandbox_overhead.py            (1-2 minutes on 2 shared cores)
      .venv/bin/python benchmarks/sandbox_overhead.py --quick    (about half a minute)
      options: --rounds N --reps N --passes N --seconds S --seed N
+     --busy N   N CPU-bound processes spin beside the whole run (a shared machine); the result
+                goes to sandbox_overhead_busyN.md and .json instead
 Writes benchmarks/results/sandbox_overhead.md and .json (raw samples included), with the machine's
 load before and after, the git commit and this command.
 """
@@ -204,29 +206,9 @@ def throughput(passes: int, seconds: float) -> dict[str, Any]:
                      "threads": THREADS_PER_WORKER * w, "passes": rs} for w, rs in runs.items()}
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="25 rounds, 2 reps, 1 pass of 3 s (about half a minute)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 60)")
-    parser.add_argument("--reps", type=int, help="evaluations per warm method and candidate per round (default 3)")
-    parser.add_argument("--passes", type=int, help="throughput passes per worker count (default 3)")
-    parser.add_argument("--seconds", type=float, help="seconds per throughput pass (default 4)")
-    parser.add_argument("--seed", type=int, default=17, help="seed of the shuffled order")
-    args = parser.parse_args(argv)
-    rounds = args.rounds or (25 if args.quick else 60)
-    reps = args.reps or (2 if args.quick else 3)
-    passes = args.passes or (1 if args.quick else 3)
-    seconds = args.seconds or (3.0 if args.quick else 4.0)
-    if min(rounds, reps, passes) < 1 or seconds <= 0:
-        parser.error("--rounds, --reps, --passes and --seconds must be positive")
-
-    from _common import machine, write
-
-    info = machine()
-    report: dict[str, Any] = {"machine": info, "rounds": rounds, "reps": reps, "seed": args.seed,
-                              "environment_unset": {name: os.environ.get(name) for name in UNSET},
-                              "reference": REFERENCE, "descriptions": DESCRIPTIONS,
-                              "load_average": {"start": list(os.getloadavg())}}
+def measure(report: dict[str, Any], rounds: int, reps: int, args: argparse.Namespace, passes: int,
+            seconds: float) -> None:
+    """The interleaved rounds, the paced samples and the throughput passes, into ``report``."""
     agents = {m: Agent(m) for m in METHODS}
     try:
         hello = {m: a.ask() for m, a in agents.items()}
@@ -242,7 +224,46 @@ def main(argv: list[str]) -> None:
     report["interleaved_s"] = timed["seconds"]
     report["stats_ms"] = summarize(timed["samples_s_by_round"])
     report["drift_ms"] = drift(timed["samples_s_by_round"])
+    report["samples_s_by_round"] = timed["samples_s_by_round"]
+    report["after_ms"] = {m: {previous: spread(values, 1000) for previous, values in by.items()}
+                          for m, by in timed["samples_s_by_previous"].items() if m in PACED}
     report["throughput_numpy"] = throughput(passes, seconds)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="25 rounds, 2 reps, 1 pass of 3 s (about half a minute)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 60)")
+    parser.add_argument("--reps", type=int, help="evaluations per warm method and candidate per round (default 3)")
+    parser.add_argument("--passes", type=int, help="throughput passes per worker count (default 3)")
+    parser.add_argument("--seconds", type=float, help="seconds per throughput pass (default 4)")
+    parser.add_argument("--seed", type=int, default=17, help="seed of the shuffled order")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="N CPU-bound processes spin beside the whole run (result: sandbox_overhead_busyN)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (25 if args.quick else 60)
+    reps = args.reps or (2 if args.quick else 3)
+    passes = args.passes or (1 if args.quick else 3)
+    seconds = args.seconds or (3.0 if args.quick else 4.0)
+    if min(rounds, reps, passes) < 1 or seconds <= 0:
+        parser.error("--rounds, --reps, --passes and --seconds must be positive")
+    if not 0 <= args.busy <= 64:
+        parser.error("--busy must be between 0 and 64")
+
+    from _common import machine, write
+
+    info = machine()
+    report: dict[str, Any] = {"machine": info, "rounds": rounds, "reps": reps, "seed": args.seed,
+                              "environment_unset": {name: os.environ.get(name) for name in UNSET},
+                              "reference": REFERENCE, "descriptions": DESCRIPTIONS, "busy": args.busy,
+                              "load_average": {"start": list(os.getloadavg())}}
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        measure(report, rounds, reps, args, passes, seconds)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
     report["load_average"]["after_throughput"] = list(os.getloadavg())
     ratios = {c: report["stats_ms"]["sandbox"][c]["ratio"] for c in CANDIDATES}
     per_second = report["throughput_numpy"]["2"]["per_second_median"]
@@ -254,10 +275,7 @@ def main(argv: list[str]) -> None:
                          "ratio_met": all(r <= TARGET_RATIO for r in ratios.values()),
                          "per_second_min": TARGET_PER_SECOND, "per_second_2_workers": per_second,
                          "per_second_met": per_second >= TARGET_PER_SECOND}
-    report["after_ms"] = {m: {previous: spread(values, 1000) for previous, values in by.items()}
-                          for m, by in timed["samples_s_by_previous"].items() if m in PACED}
-    report["samples_s_by_round"] = timed["samples_s_by_round"]
-    write("sandbox_overhead", report, markdown(report))
+    write(f"sandbox_overhead_busy{args.busy}" if args.busy else "sandbox_overhead", report, markdown(report))
 
 
 def fmt(ms: float) -> str:
@@ -280,6 +298,8 @@ def markdown(r: dict[str, Any]) -> str:
         "# One candidate evaluation: selftaught's sandbox side by side with the peers' ways",
         "",
         machine_line(r["machine"]),
+        *([f"**{r['busy']} CPU-bound process(es) spun beside the whole run** (a shared machine)."]
+          if r.get("busy") else []),
         f"Load average (1 min) at start {load['start'][0]:.2f}, before the timed rounds "
         f"{load['before_interleaved'][0]:.2f}, after them {load['after_interleaved'][0]:.2f}, after the "
         f"throughput passes {load['after_throughput'][0]:.2f}.",
