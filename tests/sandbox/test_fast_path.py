@@ -20,7 +20,7 @@ import pytest
 
 from selftaught.config import SandboxConfig
 from selftaught.records import Job
-from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _reaper, _runner, _wire
+from selftaught.sandbox import ForkServerSandbox, _exit_report, _jobstart, _launch, _reaper, _runner, _wire
 from selftaught.sandbox._job_run import Slots
 
 LINGERS = (
@@ -309,3 +309,21 @@ def _status(report: dict[str, Any]) -> _exit_report.ExitStatus:
 ])
 def test_a_killed_job_says_what_killed_it(report: dict[str, Any], expected: str) -> None:
     assert _exit_report.describe_end(_status(report), 4, "call 1 of 1").startswith(expected)
+
+
+
+def test_a_worker_whose_numpy_started_threads_forks_with_os_fork_and_runs_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare fork is only safe in a single-threaded server. With ``OPENBLAS_NUM_THREADS=2``
+    importing numpy leaves a BLAS thread running in the worker, as some libraries' imports do:
+    the server then forks its spares with ``os.fork`` (said in the worker's log), and jobs still
+    run, each in a fresh process that is pid 1 of its own pid namespace."""
+    source = ("import os\nimport numpy as np\n"
+              "def f():\n    return [os.getpid(), float(np.ones((64, 64)).dot(np.ones(64)).sum())]\n")
+    job = Job(source, "f", ((),), call_timeout_s=5)
+    for blas_threads, careful in (("1", False), ("2", True)):
+        monkeypatch.setitem(_launch.SANDBOX_ENV, "OPENBLAS_NUM_THREADS", blas_threads)
+        with ForkServerSandbox(SandboxConfig(workers=1)) as box:
+            outcomes = [box.run(job) for _ in range(6)]
+            log = box._workers[0]._log_path.read_text()
+        assert [o.results[0].value for o in outcomes if o.ok] == [[1, 4096.0]] * 6, [o.reason for o in outcomes]
+        assert ("threads, so spares are forked with os.fork" in log) is careful, log
