@@ -206,7 +206,7 @@ def throughput(passes: int, seconds: float) -> dict[str, Any]:
                      "threads": THREADS_PER_WORKER * w, "passes": rs} for w, rs in runs.items()}
 
 
-def measure(report: dict[str, Any], rounds: int, reps: int, args: argparse.Namespace, passes: int,
+def measure(report: dict[str, Any], args: argparse.Namespace, rounds: int, reps: int, passes: int,
             seconds: float) -> None:
     """The interleaved rounds, the paced samples and the throughput passes, into ``report``."""
     agents = {m: Agent(m) for m in METHODS}
@@ -259,7 +259,7 @@ def main(argv: list[str]) -> None:
                               "load_average": {"start": list(os.getloadavg())}}
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
-        measure(report, rounds, reps, args, passes, seconds)
+        measure(report, args, rounds, reps, passes, seconds)
     finally:
         for spinner in spinners:
             spinner.kill()
