@@ -281,6 +281,17 @@ def throughput(box: Any, evaluate: Evaluate, seconds: float, threads: int) -> di
             "errors": errors[:3]}
 
 
+def path_listing() -> dict[str, int]:
+    """How many ``sys.path`` folders this process has and how many entries they hold: what a
+    namespace package's import lists again after each ``invalidate_caches()``."""
+    folders = [entry for entry in sys.path if os.path.isdir(entry or ".")]
+    entries = 0
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            entries += len(os.listdir(folder or "."))
+    return {"folders": len(folders), "entries": entries}
+
+
 def agent(method: str) -> None:
     """Serve one method over stdin/stdout: a line ``CANDIDATE`` evaluates once and answers
     ``{"s": seconds}``; ``throughput SECONDS THREADS`` answers the counts; ``quit`` ends."""
@@ -314,7 +325,8 @@ def agent(method: str) -> None:
                 after()
                 assert value == EXPECTED, (method, name, value)
             layers = list(getattr(box, "layers", ()))
-            proto.write(json.dumps({"ready": method, "layers": layers, "first_call_s": first}) + "\n")
+            proto.write(json.dumps({"ready": method, "layers": layers, "first_call_s": first,
+                                    "sys_path": path_listing()}) + "\n")
             for line in sys.stdin:
                 words = line.split()
                 if not words or words[0] == "quit":

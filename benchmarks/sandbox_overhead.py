@@ -214,6 +214,7 @@ def measure(report: dict[str, Any], args: argparse.Namespace, rounds: int, reps:
         hello = {m: a.ask() for m, a in agents.items()}
         report["layers"] = {m: hello[m]["layers"] for m in METHODS if m.startswith("sandbox")}
         report["first_call_s"] = {m: hello[m]["first_call_s"] for m in METHODS}
+        report["sys_path"] = hello[REFERENCE]["sys_path"]
         report["load_average"]["before_interleaved"] = list(os.getloadavg())
         timed = interleave(agents, rounds, reps, args.seed)
         report["paced_ms"] = paced(agents, 20 if args.quick else 60)
@@ -354,6 +355,9 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [f"- `{m}`: {d}" for m, d in r["descriptions"].items()]
     first = r["first_call_s"]
     lines += [
+        *([f"- `{r['reference']}`'s process has {r['sys_path']['folders']} `sys.path` folders holding "
+           f"{r['sys_path']['entries']} entries, which each of its imports lists again (more installed packages: "
+           "a slower pattern)."] if "sys_path" in r else []),
         "- First numpy-candidate call, untimed warm-up: "
         f"`write-import` {first['write-import']['numpy'] * 1000:.0f} ms, "
         f"`exec-call` {first['exec-call']['numpy'] * 1000:.0f} ms (the in-process numpy import, paid once per "
