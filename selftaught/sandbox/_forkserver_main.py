@@ -288,8 +288,8 @@ class ForkServer:
             # Where every slot is in demand this spare gets a job as soon as it is ready: warming
             # it up would only take CPU from running jobs. Otherwise it warms up at once.
             delay = _jobstart.WARM_UP_AFTER_S if self.busy else 0.0
-            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, procs,
-                                                   delay))
+            pid = self._fork_spare(_jobstart.Spare(opened[1], opened[3], opened[7], scratch, uid, self.limits, delay,
+                                                   procs))
         except OSError:
             for fd in opened:
                 os.close(fd)

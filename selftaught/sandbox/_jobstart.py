@@ -76,8 +76,8 @@ class Spare:
     scratch: str
     uid: int | None
     limits: dict[str, int]
-    cgroup_procs: tuple[str, ...] = ()
-    warm_up_after_s: float = WARM_UP_AFTER_S  # how long it waits for its job before it warms up
+    warm_up_after_s: float  # how long it waits for its job before it warms up: 0 or WARM_UP_AFTER_S
+    cgroup_procs: tuple[str, ...]
 
 
 def spare_main(spare: Spare, confinement: Confinement) -> NoReturn:

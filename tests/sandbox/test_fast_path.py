@@ -311,7 +311,6 @@ def test_a_killed_job_says_what_killed_it(report: dict[str, Any], expected: str)
     assert _exit_report.describe_end(_status(report), 4, "call 1 of 1").startswith(expected)
 
 
-
 def test_a_worker_whose_numpy_started_threads_forks_with_os_fork_and_runs_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bare fork is only safe in a single-threaded server. With ``OPENBLAS_NUM_THREADS=2``
     importing numpy leaves a BLAS thread running in the worker, as some libraries' imports do:
